@@ -1,0 +1,1 @@
+//! Reply engines: what produces an assistant's reply on the local server.

@@ -1,0 +1,1 @@
+//! `assisters serve`: the local implementation of the Assisters API.
