@@ -89,12 +89,20 @@ async fn completions(State(seen): State<Seen>, headers: HeaderMap, body: String)
             .body(Body::from("upstream overloaded"))
             .unwrap(),
         "cut" => {
-            let first = sse(&[chunk(json!({"content": "partial"}), None)], false);
-            let pieces: Vec<Result<String, std::io::Error>> =
-                vec![Ok(first), Err(std::io::Error::other("connection reset"))];
+            // Send one event, then fail the body: the connection is reset mid-stream.
+            let pieces = futures::stream::unfold(0u32, |step| async move {
+                match step {
+                    0 => Some((Ok(sse(&[chunk(json!({"content": "partial"}), None)], false)), 1)),
+                    1 => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        Some((Err(std::io::Error::other("connection reset")), 2))
+                    }
+                    _ => None,
+                }
+            });
             Response::builder()
                 .header("content-type", "text/event-stream")
-                .body(Body::from_stream(futures::stream::iter(pieces)))
+                .body(Body::from_stream(pieces))
                 .unwrap()
         }
         "stream-error" => stream_response(sse(&[json!({"error": {"message": "model crashed"}})], false)),
