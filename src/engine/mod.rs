@@ -17,7 +17,9 @@
 //! Engines must stop promptly when the cancellation token fires; the server also
 //! drops the stream.
 
+pub mod gguf;
 pub mod scripted;
+pub mod upstream;
 mod script;
 
 use std::path::PathBuf;
