@@ -1,4 +1,17 @@
-//! The full-screen app.
+//! The full-screen app: `assisters` with no subcommand.
+//!
+//! [`app`] holds the state and `update`, [`action`] every input and effect, [`panes`]
+//! the pure drawing functions, [`text`] sanitising, markdown and wrapping, and
+//! [`runtime`] the terminal, the event loop and the tasks that do I/O.
+
+pub mod action;
+pub mod app;
+pub mod keys;
+pub mod panes;
+pub mod runtime;
+pub mod text;
+pub mod theme;
+pub mod transcript;
 
 use crate::api::Client;
 use crate::config::{Config, Paths};
@@ -14,6 +27,5 @@ pub struct Launch {
 
 /// Opens the full-screen app and runs it until the user quits.
 pub fn run(launch: Launch) -> anyhow::Result<()> {
-    let _ = launch;
-    anyhow::bail!("the full-screen app is not built yet")
+    runtime::run(launch)
 }

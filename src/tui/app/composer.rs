@@ -1,0 +1,207 @@
+//! The composer: a multi-line text area with per-thread drafts, recall of the last
+//! message sent, and debounced draft saving.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui_textarea::{CursorMove, Input, Key, TextArea};
+
+use super::super::action::{DRAFT_DEBOUNCE, Effect};
+use super::super::keys::Command;
+use super::App;
+
+/// Most rows the composer grows to, borders included.
+const MAX_HEIGHT: u16 = 10;
+
+/// The message being written.
+#[derive(Debug)]
+pub struct Composer {
+    pub textarea: TextArea<'static>,
+    /// Key of the draft being edited: a thread id, or `new:<assistant id>`.
+    pub thread_key: String,
+    drafts: BTreeMap<String, String>,
+    pub last_sent: Option<String>,
+    /// Text sent but not yet confirmed by the server; restored if sending fails.
+    pub pending: Option<String>,
+    /// Text waiting for its new thread to be created.
+    pub queued: Option<String>,
+    changed_at: Option<Instant>,
+}
+
+/// Converts a crossterm key into the text area's input type.
+pub fn to_input(key: &KeyEvent) -> Input {
+    let code = match key.code {
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::Delete => Key::Delete,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::F(n) => Key::F(n),
+        _ => Key::Null,
+    };
+    Input {
+        key: code,
+        ctrl: key.modifiers.contains(KeyModifiers::CONTROL),
+        alt: key.modifiers.contains(KeyModifiers::ALT),
+        shift: key.modifiers.contains(KeyModifiers::SHIFT),
+    }
+}
+
+fn textarea_with(text: &str) -> TextArea<'static> {
+    let lines: Vec<String> = if text.is_empty() { vec![String::new()] } else { text.split('\n').map(str::to_owned).collect() };
+    let mut textarea = TextArea::new(lines);
+    textarea.move_cursor(CursorMove::Bottom);
+    textarea.move_cursor(CursorMove::End);
+    textarea
+}
+
+impl Composer {
+    pub fn new(drafts: BTreeMap<String, String>) -> Self {
+        Composer {
+            textarea: textarea_with(""),
+            thread_key: "new".to_owned(),
+            drafts,
+            last_sent: None,
+            pending: None,
+            queued: None,
+            changed_at: None,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.textarea.lines().join("\n")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.textarea.lines().iter().all(String::is_empty)
+    }
+
+    /// Rows the composer takes, borders included.
+    pub fn height(&self) -> u16 {
+        let lines = u16::try_from(self.textarea.lines().len()).unwrap_or(u16::MAX);
+        lines.saturating_add(2).clamp(3, MAX_HEIGHT)
+    }
+
+    fn set_text(&mut self, text: &str) {
+        self.textarea = textarea_with(text);
+    }
+
+    fn changed(&mut self, now: Instant) {
+        self.changed_at = Some(now);
+    }
+
+    pub fn paste(&mut self, text: &str, now: Instant) {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        self.textarea.insert_str(text);
+        self.changed(now);
+    }
+
+    /// Shows the draft of another thread, keeping the current one in memory.
+    pub fn switch_thread(&mut self, key: &str) {
+        let text = self.text();
+        if text.is_empty() {
+            self.drafts.remove(&self.thread_key);
+        } else {
+            self.drafts.insert(self.thread_key.clone(), text);
+        }
+        self.thread_key = key.to_owned();
+        let draft = self.drafts.get(key).cloned().unwrap_or_default();
+        self.set_text(&draft);
+        self.last_sent = None;
+    }
+
+    /// Moves the draft of a thread being created to the new thread's id.
+    pub fn adopt_new_thread(&mut self, old_key: &str, thread_id: &str) -> Vec<Effect> {
+        if self.thread_key == old_key {
+            self.thread_key = thread_id.to_owned();
+        }
+        self.drafts.remove(old_key);
+        vec![Effect::SaveDraft { thread_key: old_key.to_owned(), text: String::new() }]
+    }
+
+    /// Clears the composer for a send and remembers the text for recall.
+    pub fn take_for_send(&mut self) {
+        let text = self.text();
+        self.last_sent = Some(text);
+        self.set_text("");
+        self.changed_at = None;
+        self.drafts.remove(&self.thread_key);
+    }
+
+    /// Puts back text that failed to send, before anything typed since.
+    pub fn restore(&mut self, content: &str, now: Instant) {
+        let typed = self.text();
+        let text = if typed.is_empty() { content.to_owned() } else { format!("{content}\n{typed}") };
+        self.set_text(&text);
+        self.changed(now);
+    }
+
+    /// Returns the save of a draft unchanged for [`DRAFT_DEBOUNCE`].
+    pub fn due_draft(&mut self, now: Instant) -> Option<Effect> {
+        let changed_at = self.changed_at?;
+        if now.duration_since(changed_at) < DRAFT_DEBOUNCE {
+            return None;
+        }
+        self.changed_at = None;
+        Some(Effect::SaveDraft { thread_key: self.thread_key.clone(), text: self.text() })
+    }
+
+    /// Returns the save of an unsaved draft now.
+    pub fn flush_draft(&mut self) -> Vec<Effect> {
+        if self.changed_at.take().is_none() {
+            return Vec::new();
+        }
+        vec![Effect::SaveDraft { thread_key: self.thread_key.clone(), text: self.text() }]
+    }
+}
+
+impl App {
+    pub(super) fn composer_command(&mut self, command: Command, key: KeyEvent) -> Vec<Effect> {
+        match command {
+            Command::Send => self.send(),
+            Command::Newline => {
+                self.composer.textarea.insert_newline();
+                self.composer.changed(self.now);
+                Vec::new()
+            }
+            Command::ExternalEditor => vec![Effect::EditExternally { text: self.composer.text() }],
+            Command::RecallLast if self.composer.is_empty() => {
+                if let Some(last) = self.composer.last_sent.clone() {
+                    self.composer.set_text(&last);
+                    self.composer.changed(self.now);
+                }
+                Vec::new()
+            }
+            _ => self.composer_input(key),
+        }
+    }
+
+    pub(super) fn composer_input(&mut self, key: KeyEvent) -> Vec<Effect> {
+        if self.composer.textarea.input(to_input(&key)) {
+            self.composer.changed(self.now);
+        }
+        Vec::new()
+    }
+
+    pub(super) fn on_draft_edited(&mut self, result: Result<String, String>) -> Vec<Effect> {
+        match result {
+            Ok(text) => {
+                self.composer.set_text(text.trim_end_matches('\n'));
+                self.composer.changed(self.now);
+                self.focus = super::Focus::Composer;
+            }
+            Err(message) => self.show_local_error("editor_failed", message),
+        }
+        Vec::new()
+    }
+}

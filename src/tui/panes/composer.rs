@@ -1,0 +1,29 @@
+//! The composer pane.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+
+use super::super::app::{App, Focus};
+use super::pane_block;
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let focused = app.focus == Focus::Composer && app.dialogs.is_empty() && !app.help;
+    let title = match &app.stream {
+        Some(stream) if stream.connecting => " Message · sending… ",
+        Some(_) => " Message · replying (Esc stops) ",
+        None => " Message ",
+    };
+    let block = pane_block(title, app, Focus::Composer);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut textarea = app.composer.textarea.clone();
+    let cursor = if focused { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
+    textarea.set_cursor_style(cursor);
+    textarea.set_cursor_line_style(Style::new());
+    if app.composer.is_empty() {
+        textarea.set_placeholder_text("Enter sends · Alt+Enter newline · Ctrl+E $EDITOR");
+        textarea.set_placeholder_style(app.styles.dim());
+    }
+    frame.render_widget(&textarea, inner);
+}

@@ -1,0 +1,56 @@
+//! Modal dialogs: confirm delete, discard changes, tool approval.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use super::super::app::{App, Dialog};
+use super::super::text::{sanitize_line, truncate_to_width};
+use super::centered;
+
+pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
+    let key = Style::new().fg(app.styles.accent).add_modifier(Modifier::BOLD);
+    let (title, mut lines, choices): (&str, Vec<Line<'static>>, Vec<(&str, &str)>) = match dialog {
+        Dialog::DeleteAssistant { id, name } => (
+            " Delete assistant ",
+            vec![Line::from(format!("Delete {} ({})?", sanitize_line(name), sanitize_line(id))), Line::from("This cannot be undone.")],
+            vec![("y", "delete"), ("n", "keep")],
+        ),
+        Dialog::DeleteThread { id, title } => {
+            let shown = if title.is_empty() { sanitize_line(id) } else { sanitize_line(title) };
+            (" Delete thread ", vec![Line::from(format!("Delete the thread {}?", truncate_to_width(&shown, 40)))], vec![("y", "delete"), ("n", "keep")])
+        }
+        Dialog::DiscardChanges => (
+            " Unsaved changes ",
+            vec![Line::from("Discard your changes to this assistant?")],
+            vec![("y", "discard"), ("n", "keep editing")],
+        ),
+        Dialog::ToolApproval { call } => {
+            let arguments = sanitize_line(&call.arguments.to_string());
+            (
+                " Run tool? ",
+                vec![
+                    Line::from(vec![Span::raw("The assistant calls "), Span::styled(sanitize_line(&call.name), Style::new().fg(app.styles.tool).add_modifier(Modifier::BOLD))]),
+                    Line::from(Span::styled(truncate_to_width(&arguments, 200), app.styles.dim())),
+                ],
+                vec![("y", "run once"), ("a", "always allow this tool"), ("n", "decline")],
+            )
+        }
+    };
+    lines.push(Line::default());
+    let mut choice_spans = Vec::new();
+    for (index, (chord, label)) in choices.into_iter().enumerate() {
+        if index > 0 {
+            choice_spans.push(Span::raw("   "));
+        }
+        choice_spans.push(Span::styled(chord, key));
+        choice_spans.push(Span::raw(format!(" {label}")));
+    }
+    lines.push(Line::from(choice_spans));
+    let popup = centered(area, 60, 8);
+    let block = Block::default().borders(Borders::ALL).border_style(Style::new().fg(app.styles.accent)).title(title);
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
+}

@@ -1,0 +1,203 @@
+//! The runtime: terminal setup and teardown, the event loop, and the tasks that carry
+//! out effects.
+//!
+//! One `select!` waits on terminal input, the channel of task results and signals, and
+//! a timer. The loop drains every waiting event before it draws, and draws only when
+//! the state changed, at most once per [`FRAME`]. Network and disk work run in
+//! spawned tasks, so a slow server never blocks keys.
+
+pub mod store;
+mod tasks;
+pub mod terminal;
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use crate::api::client::RetryObserver;
+
+use super::Launch;
+use super::action::{Action, Effect};
+use super::app::App;
+use super::panes;
+use store::LocalStore;
+use tasks::Tasks;
+use terminal::Tui;
+
+/// Shortest time between two frames (60 per second).
+const FRAME: Duration = Duration::from_micros(16_667);
+/// Timer period: status countdowns and draft saves.
+const TICK: Duration = Duration::from_millis(250);
+/// Most events applied before a frame is considered, so a flood cannot starve drawing.
+const MAX_DRAIN: usize = 4096;
+
+/// Runs the app on a new tokio runtime, or on the current one when called from
+/// inside a runtime.
+pub fn run(launch: Launch) -> anyhow::Result<()> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => tokio::task::block_in_place(|| handle.block_on(run_async(launch))),
+        Err(_) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            runtime.block_on(run_async(launch))
+        }
+    }
+}
+
+async fn run_async(launch: Launch) -> anyhow::Result<()> {
+    let (sender, receiver) = unbounded_channel();
+    let retry_sender = sender.clone();
+    let observer: RetryObserver = std::sync::Arc::new(move |notice| {
+        let _ = retry_sender.send(Action::Retrying(notice.clone()));
+    });
+    let client = launch.client.with_retry_observer(observer);
+    let store = LocalStore::open(&launch.paths.data_dir);
+    let drafts = store.drafts.clone();
+    let last_thread = store.last_thread.clone();
+    let tasks = Tasks::new(client, store, sender.clone());
+    let mut app = App::new(launch.server_label, &launch.config, Instant::now(), drafts);
+    app.restore = last_thread.map(|last| (last.assistant_id, last.thread_id));
+    spawn_signal_watch(sender);
+    let mut terminal = terminal::enter()?;
+    let result = event_loop(&mut terminal, &mut app, &tasks, receiver).await;
+    terminal::restore();
+    result
+}
+
+/// Turns SIGTERM and SIGHUP into [`Action::Terminate`], so the loop exits normally and
+/// restores the terminal.
+fn spawn_signal_watch(sender: tokio::sync::mpsc::UnboundedSender<Action>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+            tracing::warn!("cannot watch SIGTERM and SIGHUP");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = hup.recv() => tracing::info!("SIGHUP received"),
+        }
+        let _ = sender.send(Action::Terminate);
+    });
+}
+
+async fn event_loop(terminal: &mut Tui, app: &mut App, tasks: &Tasks, mut receiver: UnboundedReceiver<Action>) -> anyhow::Result<()> {
+    let size = terminal.size()?;
+    app.update(Action::Resize(size.width, size.height));
+    let effects = app.start();
+    let mut input = EventStream::new();
+    let mut ticker = tokio::time::interval(TICK);
+    let mut last_frame: Option<Instant> = None;
+    apply(terminal, app, tasks, effects, &mut input)?;
+    loop {
+        if app.quit {
+            return Ok(());
+        }
+        let wait = frame_wait(app, last_frame);
+        let first = tokio::select! {
+            event = input.next() => match event {
+                Some(Ok(event)) => terminal_action(event),
+                Some(Err(err)) => return Err(err.into()),
+                None => Some(Action::Terminate),
+            },
+            action = receiver.recv() => action,
+            _ = ticker.tick() => Some(tick(tasks)),
+            _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => None,
+        };
+        let mut pending = first.into_iter().collect::<Vec<_>>();
+        while pending.len() < MAX_DRAIN {
+            match receiver.try_recv() {
+                Ok(action) => pending.push(action),
+                Err(_) => break,
+            }
+        }
+        for action in pending {
+            let effects = app.update(action);
+            apply(terminal, app, tasks, effects, &mut input)?;
+        }
+        if app.dirty && last_frame.is_none_or(|at| at.elapsed() >= FRAME) {
+            terminal.draw(|frame| panes::draw(frame, app))?;
+            app.dirty = false;
+            last_frame = Some(Instant::now());
+        }
+    }
+}
+
+/// Returns how long to wait before a pending frame may be drawn.
+fn frame_wait(app: &App, last_frame: Option<Instant>) -> Option<Duration> {
+    if !app.dirty {
+        return None;
+    }
+    let since = last_frame.map(|at| at.elapsed()).unwrap_or(FRAME);
+    Some(FRAME.saturating_sub(since))
+}
+
+fn tick(tasks: &Tasks) -> Action {
+    Action::Tick { now: Instant::now(), rate_limit: tasks.client.rate_limit() }
+}
+
+/// Converts a terminal event; key releases are dropped.
+fn terminal_action(event: Event) -> Option<Action> {
+    match event {
+        Event::Key(key) if key.kind == KeyEventKind::Release => None,
+        Event::Key(key) => Some(Action::Key(key)),
+        Event::Paste(text) => Some(Action::Paste(text)),
+        Event::Mouse(mouse) => Some(Action::Mouse(mouse)),
+        Event::Resize(width, height) => Some(Action::Resize(width, height)),
+        Event::FocusGained | Event::FocusLost => None,
+    }
+}
+
+fn apply(terminal: &mut Tui, app: &mut App, tasks: &Tasks, effects: Vec<Effect>, input: &mut EventStream) -> anyhow::Result<()> {
+    for effect in effects {
+        match effect {
+            Effect::EditExternally { text } => {
+                let result = edit_externally(terminal, &text, input)?;
+                let more = app.update(Action::DraftEdited(result));
+                for effect in more {
+                    tasks.spawn(effect);
+                }
+            }
+            other => tasks.spawn(other),
+        }
+    }
+    Ok(())
+}
+
+/// Suspends the screen, runs `$VISUAL` or `$EDITOR` on a temporary file holding the
+/// draft, and returns the edited text.
+fn edit_externally(terminal: &mut Tui, text: &str, input: &mut EventStream) -> anyhow::Result<Result<String, String>> {
+    let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_default();
+    let mut words = editor.split_whitespace();
+    let Some(program) = words.next() else {
+        return Ok(Err("set $VISUAL or $EDITOR to edit the draft in an editor".to_owned()));
+    };
+    let args: Vec<&str> = words.collect();
+    let path = std::env::temp_dir().join(format!("assisters-draft-{}.md", std::process::id()));
+    if let Err(err) = write_private(&path, text) {
+        return Ok(Err(format!("cannot write the draft to {}: {err}", path.display())));
+    }
+    // Stop reading the terminal so the editor gets every key.
+    *input = EventStream::new();
+    terminal::suspend();
+    let status = std::process::Command::new(program).args(&args).arg(&path).status();
+    terminal::resume(terminal)?;
+    *input = EventStream::new();
+    let edited = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_file(&path);
+    Ok(match status {
+        Ok(status) if status.success() => edited.map_err(|err| format!("cannot read the edited draft: {err}")),
+        Ok(status) => Err(format!("the editor {program:?} exited with {status}; the draft is unchanged")),
+        Err(err) => Err(format!("cannot start the editor {program:?}: {err}")),
+    })
+}
+
+/// Writes `text` to a new file readable only by the user.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(text.as_bytes())
+}

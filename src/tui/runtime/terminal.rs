@@ -1,0 +1,86 @@
+//! Terminal setup and teardown. The terminal is restored on a normal exit, by the
+//! panic hook before the panic message prints, and after SIGTERM or SIGHUP (the event
+//! loop turns those into a normal exit).
+
+use std::io::{Stdout, Write, stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    KeyboardEnhancementFlags, PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
+};
+use crossterm::execute;
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode, supports_keyboard_enhancement,
+};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+pub type Tui = Terminal<CrosstermBackend<Stdout>>;
+
+/// Set while the terminal is in the app's mode, so restoring runs once.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// Set when keyboard enhancement flags were pushed and must be popped.
+static ENHANCED: AtomicBool = AtomicBool::new(false);
+
+/// Enters raw mode and the alternate screen, and turns on bracketed paste, mouse
+/// capture and (when the terminal supports it) keyboard enhancement, which lets
+/// Shift+Enter be told apart from Enter.
+pub fn enter() -> std::io::Result<Tui> {
+    install_panic_hook();
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let mut out = stdout();
+    execute!(out, EnterAlternateScreen, EnableBracketedPaste, EnableMouseCapture)?;
+    if supports_keyboard_enhancement().unwrap_or(false) {
+        execute!(out, PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES))?;
+        ENHANCED.store(true, Ordering::SeqCst);
+    }
+    let mut terminal = Terminal::new(CrosstermBackend::new(out))?;
+    terminal.clear()?;
+    Ok(terminal)
+}
+
+/// Restores the terminal. Safe to call more than once.
+pub fn restore() {
+    if !ACTIVE.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let mut out = stdout();
+    if ENHANCED.swap(false, Ordering::SeqCst) {
+        let _ = execute!(out, PopKeyboardEnhancementFlags);
+    }
+    let _ = execute!(out, DisableMouseCapture, DisableBracketedPaste, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = disable_raw_mode();
+    let _ = out.flush();
+}
+
+/// Leaves the app's terminal mode so another program (the external editor) can use
+/// the terminal; [`resume`] comes back.
+pub fn suspend() {
+    restore();
+}
+
+pub fn resume(terminal: &mut Tui) -> std::io::Result<()> {
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    execute!(stdout(), EnterAlternateScreen, EnableBracketedPaste, EnableMouseCapture)?;
+    if supports_keyboard_enhancement().unwrap_or(false) {
+        execute!(stdout(), PushKeyboardEnhancementFlags(KeyboardEnhancementFlags::DISAMBIGUATE_ESCAPE_CODES))?;
+        ENHANCED.store(true, Ordering::SeqCst);
+    }
+    terminal.clear()
+}
+
+fn install_panic_hook() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore();
+        tracing::error!(%info, "panic");
+        previous(info);
+    }));
+}

@@ -1,0 +1,16 @@
+//! Text preparation for drawing: sanitising server strings, measuring and wrapping by
+//! display width, and rendering markdown into styled lines.
+//!
+//! Every string that came from the server goes through [`sanitize`] before it reaches a
+//! ratatui buffer, so escape sequences and control characters can never act on the
+//! terminal.
+
+mod highlight;
+mod markdown;
+mod sanitize;
+mod wrap;
+
+pub use highlight::highlight_code;
+pub use markdown::{MdLine, render_markdown};
+pub use sanitize::{TAB_WIDTH, sanitize, sanitize_line};
+pub use wrap::{display_width, truncate_to_width, wrap_line, wrap_md_lines};
