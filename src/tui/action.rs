@@ -9,8 +9,8 @@ use crossterm::event::{KeyEvent, MouseEvent};
 use crate::api::ApiError;
 use crate::api::client::{RateLimit, RetryNotice};
 use crate::api::types::{
-    Assistant, AssistantCreate, AssistantUpdate, Message, Page, PendingToolCall, StreamEvent, Thread,
-    ToolOutput,
+    Assistant, AssistantCreate, AssistantUpdate, Message, Page, PendingToolCall, StreamEvent,
+    Thread, ToolOutput,
 };
 use crate::config::ToolHandler;
 
@@ -70,7 +70,9 @@ pub enum Action {
         event: Result<StreamEvent, ApiError>,
     },
     /// The stream ended without `[DONE]` or an error (the connection closed).
-    StreamClosed { stream_id: u64 },
+    StreamClosed {
+        stream_id: u64,
+    },
     Retrying(RetryNotice),
     AssistantSaved(Result<Assistant, ApiError>),
     AssistantDeleted {
@@ -96,14 +98,30 @@ pub enum Action {
 /// A request from `update` to the runtime, which does the I/O and answers with actions.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    LoadAssistants { offset: u32, limit: u32 },
-    LoadThreads { assistant_id: String },
-    LoadMessages { thread_id: String },
+    LoadAssistants {
+        offset: u32,
+        limit: u32,
+    },
+    LoadThreads {
+        assistant_id: String,
+    },
+    LoadMessages {
+        thread_id: String,
+    },
     CreateAssistant(AssistantCreate),
-    UpdateAssistant { id: String, body: AssistantUpdate },
-    DeleteAssistant { id: String },
-    CreateThread { assistant_id: String },
-    DeleteThread { id: String },
+    UpdateAssistant {
+        id: String,
+        body: AssistantUpdate,
+    },
+    DeleteAssistant {
+        id: String,
+    },
+    CreateThread {
+        assistant_id: String,
+    },
+    DeleteThread {
+        id: String,
+    },
     /// Posts the user message, then opens the reply stream as `stream_id`.
     Send {
         stream_id: u64,
@@ -117,8 +135,13 @@ pub enum Effect {
         assistant_id: String,
         regenerate: bool,
     },
-    CancelStream { stream_id: u64 },
-    RunTool { call: PendingToolCall, handler: ToolHandler },
+    CancelStream {
+        stream_id: u64,
+    },
+    RunTool {
+        call: PendingToolCall,
+        handler: ToolHandler,
+    },
     /// Posts tool outputs one by one, then reopens the stream as `stream_id`.
     SubmitToolOutputs {
         stream_id: u64,
@@ -126,11 +149,21 @@ pub enum Effect {
         assistant_id: String,
         outputs: Vec<ToolOutput>,
     },
-    SaveDraft { thread_key: String, text: String },
-    SaveLastThread { assistant_id: String, thread_id: String },
+    SaveDraft {
+        thread_key: String,
+        text: String,
+    },
+    SaveLastThread {
+        assistant_id: String,
+        thread_id: String,
+    },
     IndexThread(ThreadSummary),
-    ForgetThread { id: String },
-    EditExternally { text: String },
+    ForgetThread {
+        id: String,
+    },
+    EditExternally {
+        text: String,
+    },
     Quit,
 }
 

@@ -88,7 +88,10 @@ impl Command {
 
     /// Parses a config-file name.
     pub fn from_name(name: &str) -> Option<Command> {
-        NAMES.iter().find(|(_, n)| *n == name).map(|(command, _)| *command)
+        NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(command, _)| *command)
     }
 }
 
@@ -141,9 +144,12 @@ impl KeyChord {
     /// Builds the chord of a key event. Shift is dropped from characters, which
     /// already carry it (`?` rather than shift-/).
     pub fn from_event(event: &KeyEvent) -> Self {
-        let mut modifiers = event.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        let mut modifiers =
+            event.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
         let code = match event.code {
-            KeyCode::Char(c) if modifiers.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            KeyCode::Char(c) if modifiers.contains(KeyModifiers::CONTROL) => {
+                KeyCode::Char(c.to_ascii_lowercase())
+            }
             KeyCode::BackTab => {
                 modifiers |= KeyModifiers::SHIFT;
                 KeyCode::Tab
@@ -159,7 +165,10 @@ impl KeyChord {
     /// True when the chord cannot be typed as text, so it may act inside a text field.
     pub fn works_in_text(self) -> bool {
         let printable = matches!(self.code, KeyCode::Char(_));
-        !printable || self.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        !printable
+            || self
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
     }
 
     /// Parses `ctrl-n`, `alt-enter`, `shift-tab`, `f1`, `?`, `space`, `pagedown`.
@@ -259,7 +268,9 @@ pub struct Keymap {
 
 impl Default for Keymap {
     fn default() -> Self {
-        Keymap { bindings: default_bindings() }
+        Keymap {
+            bindings: default_bindings(),
+        }
     }
 }
 
@@ -269,45 +280,243 @@ fn default_bindings() -> Vec<Binding> {
     use KeyCode as K;
     let none = KeyModifiers::NONE;
     let rows: Vec<(Context, KeyChord, Command, &'static str, bool)> = vec![
-        (X::Global, KeyChord::ctrl('c'), C::Interrupt, "quit (cancels a running reply first)", false),
-        (X::Global, KeyChord::plain(K::Char('q')), C::Quit, "quit", true),
-        (X::Global, KeyChord::plain(K::Char('?')), C::Help, "help", true),
+        (
+            X::Global,
+            KeyChord::ctrl('c'),
+            C::Interrupt,
+            "quit (cancels a running reply first)",
+            false,
+        ),
+        (
+            X::Global,
+            KeyChord::plain(K::Char('q')),
+            C::Quit,
+            "quit",
+            true,
+        ),
+        (
+            X::Global,
+            KeyChord::plain(K::Char('?')),
+            C::Help,
+            "help",
+            true,
+        ),
         (X::Global, KeyChord::plain(K::F(1)), C::Help, "help", false),
-        (X::Global, KeyChord::plain(K::Tab), C::FocusNext, "next pane", false),
-        (X::Global, KeyChord::new(K::Tab, KeyModifiers::SHIFT), C::FocusPrev, "previous pane", false),
-        (X::Global, KeyChord::ctrl('n'), C::NewThread, "new thread", false),
-        (X::Global, KeyChord::plain(K::Esc), C::Cancel, "stop reply / close dialog / dismiss error", false),
-        (X::Global, KeyChord::ctrl('r'), C::Regenerate, "regenerate last reply", false),
-        (X::Assistants, KeyChord::plain(K::Char('n')), C::New, "new", true),
-        (X::Assistants, KeyChord::plain(K::Char('e')), C::Edit, "edit", true),
-        (X::Assistants, KeyChord::plain(K::Char('d')), C::Delete, "delete", true),
-        (X::Assistants, KeyChord::plain(K::Char('r')), C::Refresh, "refresh", true),
-        (X::Assistants, KeyChord::plain(K::Char('/')), C::Filter, "filter", true),
-        (X::Assistants, KeyChord::plain(K::Enter), C::Open, "show threads", false),
+        (
+            X::Global,
+            KeyChord::plain(K::Tab),
+            C::FocusNext,
+            "next pane",
+            false,
+        ),
+        (
+            X::Global,
+            KeyChord::new(K::Tab, KeyModifiers::SHIFT),
+            C::FocusPrev,
+            "previous pane",
+            false,
+        ),
+        (
+            X::Global,
+            KeyChord::ctrl('n'),
+            C::NewThread,
+            "new thread",
+            false,
+        ),
+        (
+            X::Global,
+            KeyChord::plain(K::Esc),
+            C::Cancel,
+            "stop reply / close dialog / dismiss error",
+            false,
+        ),
+        (
+            X::Global,
+            KeyChord::ctrl('r'),
+            C::Regenerate,
+            "regenerate last reply",
+            false,
+        ),
+        (
+            X::Assistants,
+            KeyChord::plain(K::Char('n')),
+            C::New,
+            "new",
+            true,
+        ),
+        (
+            X::Assistants,
+            KeyChord::plain(K::Char('e')),
+            C::Edit,
+            "edit",
+            true,
+        ),
+        (
+            X::Assistants,
+            KeyChord::plain(K::Char('d')),
+            C::Delete,
+            "delete",
+            true,
+        ),
+        (
+            X::Assistants,
+            KeyChord::plain(K::Char('r')),
+            C::Refresh,
+            "refresh",
+            true,
+        ),
+        (
+            X::Assistants,
+            KeyChord::plain(K::Char('/')),
+            C::Filter,
+            "filter",
+            true,
+        ),
+        (
+            X::Assistants,
+            KeyChord::plain(K::Enter),
+            C::Open,
+            "show threads",
+            false,
+        ),
         (X::Threads, KeyChord::plain(K::Enter), C::Open, "open", true),
-        (X::Threads, KeyChord::plain(K::Char('n')), C::New, "new", true),
-        (X::Threads, KeyChord::plain(K::Char('d')), C::Delete, "delete", true),
-        (X::Threads, KeyChord::plain(K::Char('r')), C::Refresh, "refresh", false),
-        (X::History, KeyChord::plain(K::Enter), C::Toggle, "fold/unfold tools", true),
-        (X::History, KeyChord::plain(K::Char(' ')), C::Toggle, "fold/unfold tools", false),
-        (X::History, KeyChord::plain(K::Char('g')), C::Top, "top", true),
-        (X::History, KeyChord::plain(K::Char('G')), C::Bottom, "bottom", true),
-        (X::Composer, KeyChord::plain(K::Enter), C::Send, "send", true),
-        (X::Composer, KeyChord::new(K::Enter, KeyModifiers::ALT), C::Newline, "newline", true),
-        (X::Composer, KeyChord::ctrl('j'), C::Newline, "newline", false),
-        (X::Composer, KeyChord::new(K::Enter, KeyModifiers::SHIFT), C::Newline, "newline", false),
-        (X::Composer, KeyChord::ctrl('e'), C::ExternalEditor, "edit in $EDITOR", true),
-        (X::Composer, KeyChord::plain(K::Up), C::RecallLast, "recall last (when empty)", false),
+        (
+            X::Threads,
+            KeyChord::plain(K::Char('n')),
+            C::New,
+            "new",
+            true,
+        ),
+        (
+            X::Threads,
+            KeyChord::plain(K::Char('d')),
+            C::Delete,
+            "delete",
+            true,
+        ),
+        (
+            X::Threads,
+            KeyChord::plain(K::Char('r')),
+            C::Refresh,
+            "refresh",
+            false,
+        ),
+        (
+            X::History,
+            KeyChord::plain(K::Enter),
+            C::Toggle,
+            "fold/unfold tools",
+            true,
+        ),
+        (
+            X::History,
+            KeyChord::plain(K::Char(' ')),
+            C::Toggle,
+            "fold/unfold tools",
+            false,
+        ),
+        (
+            X::History,
+            KeyChord::plain(K::Char('g')),
+            C::Top,
+            "top",
+            true,
+        ),
+        (
+            X::History,
+            KeyChord::plain(K::Char('G')),
+            C::Bottom,
+            "bottom",
+            true,
+        ),
+        (
+            X::Composer,
+            KeyChord::plain(K::Enter),
+            C::Send,
+            "send",
+            true,
+        ),
+        (
+            X::Composer,
+            KeyChord::new(K::Enter, KeyModifiers::ALT),
+            C::Newline,
+            "newline",
+            true,
+        ),
+        (
+            X::Composer,
+            KeyChord::ctrl('j'),
+            C::Newline,
+            "newline",
+            false,
+        ),
+        (
+            X::Composer,
+            KeyChord::new(K::Enter, KeyModifiers::SHIFT),
+            C::Newline,
+            "newline",
+            false,
+        ),
+        (
+            X::Composer,
+            KeyChord::ctrl('e'),
+            C::ExternalEditor,
+            "edit in $EDITOR",
+            true,
+        ),
+        (
+            X::Composer,
+            KeyChord::plain(K::Up),
+            C::RecallLast,
+            "recall last (when empty)",
+            false,
+        ),
         (X::Editor, KeyChord::ctrl('s'), C::Save, "save", true),
-        (X::Editor, KeyChord::plain(K::Tab), C::FocusNext, "next field", true),
-        (X::Editor, KeyChord::new(K::Tab, KeyModifiers::SHIFT), C::FocusPrev, "previous field", false),
-        (X::Dialog, KeyChord::plain(K::Char('y')), C::Yes, "yes / run once", true),
-        (X::Dialog, KeyChord::plain(K::Char('a')), C::Always, "always allow this tool", true),
-        (X::Dialog, KeyChord::plain(K::Char('n')), C::No, "no / decline", true),
+        (
+            X::Editor,
+            KeyChord::plain(K::Tab),
+            C::FocusNext,
+            "next field",
+            true,
+        ),
+        (
+            X::Editor,
+            KeyChord::new(K::Tab, KeyModifiers::SHIFT),
+            C::FocusPrev,
+            "previous field",
+            false,
+        ),
+        (
+            X::Dialog,
+            KeyChord::plain(K::Char('y')),
+            C::Yes,
+            "yes / run once",
+            true,
+        ),
+        (
+            X::Dialog,
+            KeyChord::plain(K::Char('a')),
+            C::Always,
+            "always allow this tool",
+            true,
+        ),
+        (
+            X::Dialog,
+            KeyChord::plain(K::Char('n')),
+            C::No,
+            "no / decline",
+            true,
+        ),
     ];
     let mut bindings: Vec<Binding> = rows
         .into_iter()
-        .map(|(context, chord, command, description, hint)| Binding { context, chord, command, description, hint })
+        .map(|(context, chord, command, description, hint)| Binding {
+            context,
+            chord,
+            command,
+            description,
+            hint,
+        })
         .collect();
     for context in [X::Assistants, X::Threads, X::History] {
         let moves = [
@@ -316,10 +525,21 @@ fn default_bindings() -> Vec<Binding> {
             (KeyChord::plain(K::Char('j')), C::Down, "down", true),
             (KeyChord::plain(K::Down), C::Down, "down", false),
             (KeyChord::new(K::PageUp, none), C::PageUp, "page up", false),
-            (KeyChord::new(K::PageDown, none), C::PageDown, "page down", false),
+            (
+                KeyChord::new(K::PageDown, none),
+                C::PageDown,
+                "page down",
+                false,
+            ),
         ];
         for (chord, command, description, hint) in moves {
-            bindings.push(Binding { context, chord, command, description, hint: hint && context == X::History });
+            bindings.push(Binding {
+                context,
+                chord,
+                command,
+                description,
+                hint: hint && context == X::History,
+            });
         }
     }
     bindings
@@ -339,7 +559,10 @@ impl Keymap {
             };
             let Some(command) = Command::from_name(name) else {
                 let known: Vec<&str> = NAMES.iter().map(|(_, n)| *n).collect();
-                errors.push(format!("[keys] {key:?} = {name:?}: unknown action; known: {}", known.join(", ")));
+                errors.push(format!(
+                    "[keys] {key:?} = {name:?}: unknown action; known: {}",
+                    known.join(", ")
+                ));
                 continue;
             };
             by_command.entry(command).or_default().push(chord);
@@ -363,8 +586,12 @@ impl Keymap {
         self.bindings.retain(|b| b.command != command);
         for template in templates {
             for chord in chords {
-                self.bindings.retain(|b| !(b.context == template.context && b.chord == *chord));
-                self.bindings.push(Binding { chord: *chord, ..template.clone() });
+                self.bindings
+                    .retain(|b| !(b.context == template.context && b.chord == *chord));
+                self.bindings.push(Binding {
+                    chord: *chord,
+                    ..template.clone()
+                });
             }
         }
     }
@@ -402,8 +629,16 @@ impl Keymap {
     pub fn hints(&self, context: Context) -> Vec<(String, &'static str)> {
         let mut seen = Vec::new();
         let mut hints = Vec::new();
-        for binding in self.bindings.iter().filter(|b| b.hint && (b.context == context || b.context == Context::Global)) {
-            if context != Context::Dialog && binding.context == Context::Global && !binding.chord.works_in_text() && matches!(context, Context::Composer | Context::Editor) {
+        for binding in self
+            .bindings
+            .iter()
+            .filter(|b| b.hint && (b.context == context || b.context == Context::Global))
+        {
+            if context != Context::Dialog
+                && binding.context == Context::Global
+                && !binding.chord.works_in_text()
+                && matches!(context, Context::Composer | Context::Editor)
+            {
                 continue;
             }
             if context == Context::Dialog && binding.context == Context::Global {
@@ -434,12 +669,22 @@ impl Keymap {
         for context in contexts {
             let mut rows: Vec<(Command, String, &'static str)> = Vec::new();
             for binding in self.bindings.iter().filter(|b| b.context == context) {
-                match rows.iter_mut().find(|(command, _, _)| *command == binding.command) {
+                match rows
+                    .iter_mut()
+                    .find(|(command, _, _)| *command == binding.command)
+                {
                     Some(row) => row.1 = format!("{}/{}", row.1, binding.chord),
-                    None => rows.push((binding.command, binding.chord.to_string(), binding.description)),
+                    None => rows.push((
+                        binding.command,
+                        binding.chord.to_string(),
+                        binding.description,
+                    )),
                 }
             }
-            let rows = rows.into_iter().map(|(_, keys, description)| (keys, description)).collect();
+            let rows = rows
+                .into_iter()
+                .map(|(_, keys, description)| (keys, description))
+                .collect();
             sections.push((context.title(), rows));
         }
         sections
@@ -457,29 +702,47 @@ mod tests {
     #[test]
     fn parse_key_names() {
         assert_eq!(KeyChord::parse("ctrl-n"), Some(KeyChord::ctrl('n')));
-        assert_eq!(KeyChord::parse("alt-enter"), Some(KeyChord::new(KeyCode::Enter, KeyModifiers::ALT)));
+        assert_eq!(
+            KeyChord::parse("alt-enter"),
+            Some(KeyChord::new(KeyCode::Enter, KeyModifiers::ALT))
+        );
         assert_eq!(KeyChord::parse("f1"), Some(KeyChord::plain(KeyCode::F(1))));
-        assert_eq!(KeyChord::parse("?"), Some(KeyChord::plain(KeyCode::Char('?'))));
+        assert_eq!(
+            KeyChord::parse("?"),
+            Some(KeyChord::plain(KeyCode::Char('?')))
+        );
         assert_eq!(KeyChord::parse("ctrl--"), Some(KeyChord::ctrl('-')));
         assert_eq!(KeyChord::parse("ctrl-nope"), None);
-        assert_eq!(KeyChord::parse("G"), Some(KeyChord::plain(KeyCode::Char('G'))));
+        assert_eq!(
+            KeyChord::parse("G"),
+            Some(KeyChord::plain(KeyCode::Char('G')))
+        );
     }
 
     #[test]
     fn global_printable_keys_skip_text_fields() {
         let map = Keymap::default();
         let q = key(KeyCode::Char('q'), KeyModifiers::NONE);
-        assert_eq!(map.lookup(Context::Assistants, q, false), Some(Command::Quit));
+        assert_eq!(
+            map.lookup(Context::Assistants, q, false),
+            Some(Command::Quit)
+        );
         assert_eq!(map.lookup(Context::Composer, q, true), None);
         let ctrl_c = key(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(map.lookup(Context::Composer, ctrl_c, true), Some(Command::Interrupt));
+        assert_eq!(
+            map.lookup(Context::Composer, ctrl_c, true),
+            Some(Command::Interrupt)
+        );
     }
 
     #[test]
     fn backtab_is_shift_tab() {
         let map = Keymap::default();
         let chord = key(KeyCode::BackTab, KeyModifiers::SHIFT);
-        assert_eq!(map.lookup(Context::Threads, chord, false), Some(Command::FocusPrev));
+        assert_eq!(
+            map.lookup(Context::Threads, chord, false),
+            Some(Command::FocusPrev)
+        );
     }
 
     #[test]
@@ -489,7 +752,10 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         let ctrl_t = key(KeyCode::Char('t'), KeyModifiers::CONTROL);
         let ctrl_n = key(KeyCode::Char('n'), KeyModifiers::CONTROL);
-        assert_eq!(map.lookup(Context::History, ctrl_t, false), Some(Command::NewThread));
+        assert_eq!(
+            map.lookup(Context::History, ctrl_t, false),
+            Some(Command::NewThread)
+        );
         assert_eq!(map.lookup(Context::History, ctrl_n, false), None);
     }
 
@@ -509,7 +775,11 @@ mod tests {
     fn help_lists_every_command_once_per_context() {
         let map = Keymap::default();
         let sections = map.help_sections();
-        let history = sections.iter().find(|(title, _)| *title == "History").map(|(_, rows)| rows.clone()).unwrap_or_default();
+        let history = sections
+            .iter()
+            .find(|(title, _)| *title == "History")
+            .map(|(_, rows)| rows.clone())
+            .unwrap_or_default();
         assert!(history.iter().any(|(keys, _)| keys == "k/↑"), "{history:?}");
         let names: Vec<&str> = NAMES.iter().map(|(_, n)| *n).collect();
         for (command, name) in NAMES {

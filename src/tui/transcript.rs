@@ -14,7 +14,9 @@ use ratatui::text::{Line, Span};
 
 use crate::api::types::{Message, MessageStatus, Role, ToolCallRecord, ToolCallStatus};
 
-use super::text::{MdLine, render_markdown, sanitize, sanitize_line, truncate_to_width, wrap_md_lines};
+use super::text::{
+    MdLine, render_markdown, sanitize, sanitize_line, truncate_to_width, wrap_md_lines,
+};
 use super::theme::Styles;
 
 /// Tool blocks longer than this many lines are folded to one line.
@@ -38,11 +40,18 @@ struct Cached {
 
 impl Entry {
     pub fn new(message: Message) -> Self {
-        Entry { message, note: None, cache: RefCell::new(None) }
+        Entry {
+            message,
+            note: None,
+            cache: RefCell::new(None),
+        }
     }
 
     pub fn with_note(message: Message, note: impl Into<String>) -> Self {
-        Entry { note: Some(note.into()), ..Entry::new(message) }
+        Entry {
+            note: Some(note.into()),
+            ..Entry::new(message)
+        }
     }
 
     /// Returns the laid-out lines, from the cache when the width and folding match.
@@ -62,7 +71,11 @@ impl Entry {
             unfolded,
             styles,
         ));
-        *self.cache.borrow_mut() = Some(Cached { width, unfolded, lines: Arc::clone(&lines) });
+        *self.cache.borrow_mut() = Some(Cached {
+            width,
+            unfolded,
+            lines: Arc::clone(&lines),
+        });
         lines
     }
 }
@@ -198,7 +211,11 @@ impl Transcript {
         let mut count = 0;
         for item in top.0..self.item_count() {
             let lines = self.item_lines(item, width, styles).len();
-            count += if item == top.0 { lines.saturating_sub(top.1) } else { lines };
+            count += if item == top.0 {
+                lines.saturating_sub(top.1)
+            } else {
+                lines
+            };
             if count > limit {
                 break;
             }
@@ -282,7 +299,11 @@ impl Transcript {
             .take(8)
             .find(|e| e.message.tool_calls.iter().any(|c| c.id == call_id))?;
         entry.cache.replace(None);
-        entry.message.tool_calls.iter_mut().find(|c| c.id == call_id)
+        entry
+            .message
+            .tool_calls
+            .iter_mut()
+            .find(|c| c.id == call_id)
     }
 }
 
@@ -312,12 +333,21 @@ fn header(role: Role, created_at: &str, note: Option<&str>, styles: &Styles) -> 
         Role::Tool => styles.tool,
         _ => styles.accent,
     };
-    let mut spans = vec![Span::styled(role_label(role), Style::new().fg(colour).add_modifier(Modifier::BOLD))];
+    let mut spans = vec![Span::styled(
+        role_label(role),
+        Style::new().fg(colour).add_modifier(Modifier::BOLD),
+    )];
     if !created_at.is_empty() {
-        spans.push(Span::styled(format!(" · {}", short_time(created_at)), styles.dim()));
+        spans.push(Span::styled(
+            format!(" · {}", short_time(created_at)),
+            styles.dim(),
+        ));
     }
     if let Some(note) = note {
-        spans.push(Span::styled(format!(" · {}", sanitize_line(note)), Style::new().fg(styles.error)));
+        spans.push(Span::styled(
+            format!(" · {}", sanitize_line(note)),
+            Style::new().fg(styles.error),
+        ));
     }
     Line::from(spans)
 }
@@ -326,7 +356,11 @@ fn body_lines(role: Role, content: &str, width: u16, styles: &Styles) -> Vec<Lin
     let md = if role == Role::User {
         sanitize(content)
             .lines()
-            .map(|line| MdLine { spans: vec![Span::raw(line.to_owned())], indent: 0, hard: false })
+            .map(|line| MdLine {
+                spans: vec![Span::raw(line.to_owned())],
+                indent: 0,
+                hard: false,
+            })
             .collect()
     } else {
         render_markdown(content, &styles.code_theme)
@@ -334,7 +368,13 @@ fn body_lines(role: Role, content: &str, width: u16, styles: &Styles) -> Vec<Lin
     wrap_md_lines(&md, usize::from(width))
 }
 
-fn layout_message(message: &Message, note: Option<&str>, width: u16, unfolded: bool, styles: &Styles) -> Vec<Line<'static>> {
+fn layout_message(
+    message: &Message,
+    note: Option<&str>,
+    width: u16,
+    unfolded: bool,
+    styles: &Styles,
+) -> Vec<Line<'static>> {
     let note = note.or(match message.status {
         MessageStatus::Incomplete => Some("incomplete"),
         _ => None,
@@ -348,8 +388,18 @@ fn layout_message(message: &Message, note: Option<&str>, width: u16, unfolded: b
     lines
 }
 
-fn layout_active(active: &ActiveReply, width: u16, unfolded: bool, styles: &Styles) -> Vec<Line<'static>> {
-    let mut lines = vec![header(Role::Assistant, &active.created_at, Some("streaming…"), styles)];
+fn layout_active(
+    active: &ActiveReply,
+    width: u16,
+    unfolded: bool,
+    styles: &Styles,
+) -> Vec<Line<'static>> {
+    let mut lines = vec![header(
+        Role::Assistant,
+        &active.created_at,
+        Some("streaming…"),
+        styles,
+    )];
     lines.extend(body_lines(Role::Assistant, &active.content, width, styles));
     for call in &active.tool_calls {
         lines.extend(tool_block(call, width, unfolded, styles));
@@ -370,24 +420,48 @@ fn status_label(status: ToolCallStatus) -> &'static str {
 
 /// Lays out one tool call: name, arguments, status and output. Blocks longer than
 /// one line fold to one line unless `unfolded`.
-fn tool_block(call: &ToolCallRecord, width: u16, unfolded: bool, styles: &Styles) -> Vec<Line<'static>> {
+fn tool_block(
+    call: &ToolCallRecord,
+    width: u16,
+    unfolded: bool,
+    styles: &Styles,
+) -> Vec<Line<'static>> {
     let tool = Style::new().fg(styles.tool);
     let arguments = sanitize_line(&call.arguments.to_string());
     let output = call.output.as_deref().map(sanitize);
-    let title = format!("⚙ {}({arguments}) · {}", sanitize_line(&call.name), status_label(call.status));
+    let title = format!(
+        "⚙ {}({arguments}) · {}",
+        sanitize_line(&call.name),
+        status_label(call.status)
+    );
     let output_lines = output.as_ref().map(|o| o.lines().count()).unwrap_or(0);
     let long = output_lines + 1 > FOLD_THRESHOLD + 1 || title.len() + 2 > usize::from(width);
     if long && !unfolded {
-        let first = output.as_ref().and_then(|o| o.lines().next().map(str::to_owned)).unwrap_or_default();
-        let text = if first.is_empty() { title } else { format!("{title} → {first}") };
+        let first = output
+            .as_ref()
+            .and_then(|o| o.lines().next().map(str::to_owned))
+            .unwrap_or_default();
+        let text = if first.is_empty() {
+            title
+        } else {
+            format!("{title} → {first}")
+        };
         let folded = truncate_to_width(&format!("{text} ▸"), usize::from(width));
         return vec![Line::from(Span::styled(folded, tool))];
     }
-    let mut md = vec![MdLine { spans: vec![Span::styled(title, tool)], indent: 2, hard: false }];
+    let mut md = vec![MdLine {
+        spans: vec![Span::styled(title, tool)],
+        indent: 2,
+        hard: false,
+    }];
     if let Some(output) = output {
         for (index, line) in output.lines().enumerate() {
             let lead = if index == 0 { "  ↳ " } else { "    " };
-            md.push(MdLine { spans: vec![Span::styled(lead, tool), Span::raw(line.to_owned())], indent: 4, hard: false });
+            md.push(MdLine {
+                spans: vec![Span::styled(lead, tool), Span::raw(line.to_owned())],
+                indent: 4,
+                hard: false,
+            });
         }
     }
     wrap_md_lines(&md, usize::from(width))

@@ -1,7 +1,10 @@
 //! The open thread: sending, the reply stream, tool approval, and the dialogs.
 
 use crate::api::ApiError;
-use crate::api::types::{Message, MessageStatus, PendingToolCall, Role, StreamEvent, ToolCallRecord, ToolCallStatus, ToolOutput};
+use crate::api::types::{
+    Message, MessageStatus, PendingToolCall, Role, StreamEvent, ToolCallRecord, ToolCallStatus,
+    ToolOutput,
+};
 use crate::config::Approval;
 
 use super::super::action::{Action, Effect};
@@ -16,17 +19,31 @@ impl App {
     /// Dispatches task results.
     pub(super) fn on_result(&mut self, action: Action) -> Vec<Effect> {
         match action {
-            Action::AssistantsLoaded { offset, result } => self.on_assistants_loaded(offset, result),
-            Action::ThreadsLoaded { assistant_id, result } => self.on_threads_loaded(assistant_id, result),
-            Action::MessagesLoaded { thread_id, result } => self.on_messages_loaded(&thread_id, result),
-            Action::ThreadCreated { assistant_id, result } => self.on_thread_created(&assistant_id, result),
+            Action::AssistantsLoaded { offset, result } => {
+                self.on_assistants_loaded(offset, result)
+            }
+            Action::ThreadsLoaded {
+                assistant_id,
+                result,
+            } => self.on_threads_loaded(assistant_id, result),
+            Action::MessagesLoaded { thread_id, result } => {
+                self.on_messages_loaded(&thread_id, result)
+            }
+            Action::ThreadCreated {
+                assistant_id,
+                result,
+            } => self.on_thread_created(&assistant_id, result),
             Action::MessageSent { thread_id, result } => self.on_message_sent(&thread_id, result),
             Action::StreamEvent { stream_id, event } => self.on_stream_event(stream_id, event),
             Action::StreamClosed { stream_id } => self.on_stream_closed(stream_id),
             Action::AssistantSaved(result) => self.on_assistant_saved(result),
             Action::AssistantDeleted { id, result } => self.on_deleted_assistant(&id, result),
             Action::ThreadDeleted { id, result } => self.on_deleted_thread(&id, result),
-            Action::ToolFinished { call_id, output, failed } => self.on_tool_finished(&call_id, output, failed),
+            Action::ToolFinished {
+                call_id,
+                output,
+                failed,
+            } => self.on_tool_finished(&call_id, output, failed),
             Action::ToolOutputsSubmitted(result) => {
                 if let Err(err) = result {
                     self.show_error("posting tool outputs", &err);
@@ -62,18 +79,25 @@ impl App {
     /// Returns the inner width and height of the history pane.
     pub fn history_view(&self) -> (u16, u16) {
         let main = self.areas().main;
-        (main.width.saturating_sub(2).max(1), main.height.saturating_sub(2).max(1))
+        (
+            main.width.saturating_sub(2).max(1),
+            main.height.saturating_sub(2).max(1),
+        )
     }
 
     pub(super) fn scroll_history(&mut self, delta: isize) {
         let (width, height) = self.history_view();
-        self.transcript.scroll_by(delta, width, height, &self.styles);
+        self.transcript
+            .scroll_by(delta, width, height, &self.styles);
     }
 
     /// Ctrl+N, or `n` in the threads pane: a new thread with the selected assistant.
     pub(super) fn new_thread(&mut self) -> Vec<Effect> {
         let Some(assistant) = self.assistants.selected() else {
-            self.show_local_error("no_assistant", "select or create an assistant first (n in the assistants pane)".to_owned());
+            self.show_local_error(
+                "no_assistant",
+                "select or create an assistant first (n in the assistants pane)".to_owned(),
+            );
             return Vec::new();
         };
         let assistant_id = assistant.id.clone();
@@ -96,12 +120,21 @@ impl App {
         self.transcript.loading = true;
         self.composer.switch_thread(&thread.id);
         self.focus = Focus::Composer;
-        effects.push(Effect::LoadMessages { thread_id: thread.id.clone() });
-        effects.push(Effect::SaveLastThread { assistant_id: thread.assistant_id.clone(), thread_id: thread.id });
+        effects.push(Effect::LoadMessages {
+            thread_id: thread.id.clone(),
+        });
+        effects.push(Effect::SaveLastThread {
+            assistant_id: thread.assistant_id.clone(),
+            thread_id: thread.id,
+        });
         effects
     }
 
-    fn on_thread_created(&mut self, assistant_id: &str, result: Result<crate::api::types::Thread, ApiError>) -> Vec<Effect> {
+    fn on_thread_created(
+        &mut self,
+        assistant_id: &str,
+        result: Result<crate::api::types::Thread, ApiError>,
+    ) -> Vec<Effect> {
         let thread = match result {
             Ok(thread) => thread,
             Err(err) => {
@@ -115,23 +148,36 @@ impl App {
             self.threads.selected = 0;
         }
         self.transcript.thread_id = Some(thread.id.clone());
-        let mut effects = self.composer.adopt_new_thread(&format!("new:{assistant_id}"), &thread.id);
+        let mut effects = self
+            .composer
+            .adopt_new_thread(&format!("new:{assistant_id}"), &thread.id);
         effects.push(Effect::IndexThread(summary));
-        effects.push(Effect::SaveLastThread { assistant_id: assistant_id.to_owned(), thread_id: thread.id.clone() });
+        effects.push(Effect::SaveLastThread {
+            assistant_id: assistant_id.to_owned(),
+            thread_id: thread.id.clone(),
+        });
         if let Some(content) = self.composer.queued.take() {
             effects.extend(self.start_send(thread.id, assistant_id.to_owned(), content));
         }
         effects
     }
 
-    fn on_messages_loaded(&mut self, thread_id: &str, result: Result<Vec<Message>, ApiError>) -> Vec<Effect> {
+    fn on_messages_loaded(
+        &mut self,
+        thread_id: &str,
+        result: Result<Vec<Message>, ApiError>,
+    ) -> Vec<Effect> {
         if self.transcript.thread_id.as_deref() != Some(thread_id) {
             return Vec::new();
         }
         self.transcript.loading = false;
         match result {
             Ok(messages) => {
-                self.composer.last_sent = messages.iter().rev().find(|m| m.role == Role::User).map(|m| m.content.clone());
+                self.composer.last_sent = messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == Role::User)
+                    .map(|m| m.content.clone());
                 self.transcript.entries = messages.into_iter().map(Entry::new).collect();
                 self.transcript.follow();
             }
@@ -147,11 +193,17 @@ impl App {
             return Vec::new();
         }
         if self.stream.is_some() || self.tool_run.is_some() {
-            self.show_local_error("busy", "a reply is still running; press Esc to stop it first".to_owned());
+            self.show_local_error(
+                "busy",
+                "a reply is still running; press Esc to stop it first".to_owned(),
+            );
             return Vec::new();
         }
         let Some(assistant_id) = self.assistants.selected().map(|a| a.id.clone()) else {
-            self.show_local_error("no_assistant", "select or create an assistant first (n in the assistants pane)".to_owned());
+            self.show_local_error(
+                "no_assistant",
+                "select or create an assistant first (n in the assistants pane)".to_owned(),
+            );
             return Vec::new();
         };
         self.composer.take_for_send();
@@ -165,31 +217,66 @@ impl App {
         }
     }
 
-    fn start_send(&mut self, thread_id: String, assistant_id: String, content: String) -> Vec<Effect> {
+    fn start_send(
+        &mut self,
+        thread_id: String,
+        assistant_id: String,
+        content: String,
+    ) -> Vec<Effect> {
         let stream_id = self.new_stream(&thread_id, &assistant_id);
         self.composer.pending = Some(content.clone());
         self.transcript.follow();
         let mut effects = Vec::new();
-        if self.threads.items.iter().any(|t| t.id == thread_id && t.title.is_empty()) {
-            let created_at = self.threads.items.iter().find(|t| t.id == thread_id).map(|t| t.created_at.clone()).unwrap_or_default();
-            let summary = self.summary(&thread_id, &assistant_id, &first_line(&content), &created_at);
+        if self
+            .threads
+            .items
+            .iter()
+            .any(|t| t.id == thread_id && t.title.is_empty())
+        {
+            let created_at = self
+                .threads
+                .items
+                .iter()
+                .find(|t| t.id == thread_id)
+                .map(|t| t.created_at.clone())
+                .unwrap_or_default();
+            let summary = self.summary(
+                &thread_id,
+                &assistant_id,
+                &first_line(&content),
+                &created_at,
+            );
             if let Some(item) = self.threads.items.iter_mut().find(|t| t.id == thread_id) {
                 item.title = summary.title.clone();
             }
             effects.push(Effect::IndexThread(summary));
         }
-        effects.push(Effect::Send { stream_id, thread_id, assistant_id, content });
+        effects.push(Effect::Send {
+            stream_id,
+            thread_id,
+            assistant_id,
+            content,
+        });
         effects
     }
 
     fn new_stream(&mut self, thread_id: &str, assistant_id: &str) -> u64 {
         let id = self.next_stream_id;
         self.next_stream_id += 1;
-        self.stream = Some(StreamState { id, thread_id: thread_id.to_owned(), assistant_id: assistant_id.to_owned(), connecting: true });
+        self.stream = Some(StreamState {
+            id,
+            thread_id: thread_id.to_owned(),
+            assistant_id: assistant_id.to_owned(),
+            connecting: true,
+        });
         id
     }
 
-    fn on_message_sent(&mut self, thread_id: &str, result: Result<Message, ApiError>) -> Vec<Effect> {
+    fn on_message_sent(
+        &mut self,
+        thread_id: &str,
+        result: Result<Message, ApiError>,
+    ) -> Vec<Effect> {
         let pending = self.composer.pending.take();
         match result {
             Ok(message) => {
@@ -218,17 +305,30 @@ impl App {
         if self.stream.is_some() {
             return Vec::new();
         }
-        let (Some(thread_id), Some(assistant_id)) = (self.transcript.thread_id.clone(), self.assistants.selected().map(|a| a.id.clone())) else {
+        let (Some(thread_id), Some(assistant_id)) = (
+            self.transcript.thread_id.clone(),
+            self.assistants.selected().map(|a| a.id.clone()),
+        ) else {
             return Vec::new();
         };
-        if self.transcript.entries.last().is_some_and(|e| e.message.role != Role::User) {
+        if self
+            .transcript
+            .entries
+            .last()
+            .is_some_and(|e| e.message.role != Role::User)
+        {
             self.transcript.entries.pop();
         }
         let stream_id = self.new_stream(&thread_id, &assistant_id);
         self.error = None;
         self.transcript.active = Some(ActiveReply::new(self.now));
         self.transcript.follow();
-        vec![Effect::OpenStream { stream_id, thread_id, assistant_id, regenerate: true }]
+        vec![Effect::OpenStream {
+            stream_id,
+            thread_id,
+            assistant_id,
+            regenerate: true,
+        }]
     }
 
     /// Stops the running stream, keeping the partial reply marked as stopped.
@@ -238,7 +338,9 @@ impl App {
         if let Some(content) = self.composer.pending.take() {
             self.composer.restore(&content, self.now);
         }
-        Some(vec![Effect::CancelStream { stream_id: stream.id }])
+        Some(vec![Effect::CancelStream {
+            stream_id: stream.id,
+        }])
     }
 
     fn finish_active(&mut self, status: MessageStatus, note: Option<&str>) {
@@ -257,7 +359,11 @@ impl App {
         self.transcript.entries.push(entry);
     }
 
-    fn on_stream_event(&mut self, stream_id: u64, event: Result<StreamEvent, ApiError>) -> Vec<Effect> {
+    fn on_stream_event(
+        &mut self,
+        stream_id: u64,
+        event: Result<StreamEvent, ApiError>,
+    ) -> Vec<Effect> {
         if self.stream.as_ref().map(|s| s.id) != Some(stream_id) {
             return Vec::new();
         }
@@ -269,7 +375,10 @@ impl App {
             Ok(event) => event,
             Err(err) => return self.on_stream_failed(&err),
         };
-        let active = self.transcript.active.get_or_insert_with(|| ActiveReply::new(self.now));
+        let active = self
+            .transcript
+            .active
+            .get_or_insert_with(|| ActiveReply::new(self.now));
         match event {
             StreamEvent::Delta { id, content } => {
                 if active.message_id.is_empty() {
@@ -278,19 +387,43 @@ impl App {
                 active.content.push_str(&content);
                 active.tokens += 1;
             }
-            StreamEvent::ToolCall { id, name, arguments, status, .. } => {
-                active.tool_calls.push(ToolCallRecord { id, name, arguments, status, output: None });
+            StreamEvent::ToolCall {
+                id,
+                name,
+                arguments,
+                status,
+                ..
+            } => {
+                active.tool_calls.push(ToolCallRecord {
+                    id,
+                    name,
+                    arguments,
+                    status,
+                    output: None,
+                });
             }
-            StreamEvent::ToolResult { tool_call_id, output, status, .. } => {
+            StreamEvent::ToolResult {
+                tool_call_id,
+                output,
+                status,
+                ..
+            } => {
                 if let Some(call) = self.transcript.tool_call_mut(&tool_call_id) {
                     call.output = Some(output);
                     call.status = status;
                 }
             }
-            StreamEvent::RequiresAction { tool_calls, .. } => return self.on_requires_action(tool_calls),
+            StreamEvent::RequiresAction { tool_calls, .. } => {
+                return self.on_requires_action(tool_calls);
+            }
             StreamEvent::Final(message) => {
                 self.transcript.active = None;
-                if self.transcript.entries.last().is_some_and(|e| e.message.id == message.id) {
+                if self
+                    .transcript
+                    .entries
+                    .last()
+                    .is_some_and(|e| e.message.id == message.id)
+                {
                     self.transcript.entries.pop();
                 }
                 self.transcript.entries.push(Entry::new(message));
@@ -306,7 +439,11 @@ impl App {
     }
 
     fn on_stream_done(&mut self) -> Vec<Effect> {
-        let status = if self.tool_run.is_some() { MessageStatus::RequiresAction } else { MessageStatus::Completed };
+        let status = if self.tool_run.is_some() {
+            MessageStatus::RequiresAction
+        } else {
+            MessageStatus::Completed
+        };
         self.finish_active(status, None);
         self.stream = None;
         self.transcript.note_new_text();
@@ -367,7 +504,12 @@ impl App {
         let Some(run) = &mut self.tool_run else {
             return Vec::new();
         };
-        if run.running.is_some() || !self.dialogs.iter().all(|d| !matches!(d, Dialog::ToolApproval { .. })) {
+        if run.running.is_some()
+            || !self
+                .dialogs
+                .iter()
+                .all(|d| !matches!(d, Dialog::ToolApproval { .. }))
+        {
             return Vec::new();
         }
         if run.queue.is_empty() {
@@ -377,11 +519,19 @@ impl App {
         let call = run.queue.remove(0);
         match self.tools.get(&call.name) {
             None => {
-                let message = format!("no handler is configured for tool {:?}; add [tools.{}] to config.toml", call.name, call.name);
+                let message = format!(
+                    "no handler is configured for tool {:?}; add [tools.{}] to config.toml",
+                    call.name, call.name
+                );
                 self.show_local_error("tool_not_configured", message.clone());
                 self.tool_done(&call.id, message, true)
             }
-            Some(handler) if handler.approval == Approval::Always || self.always_allowed.contains(&call.name) => self.run_tool(call),
+            Some(handler)
+                if handler.approval == Approval::Always
+                    || self.always_allowed.contains(&call.name) =>
+            {
+                self.run_tool(call)
+            }
             Some(_) => {
                 self.dialogs.push(Dialog::ToolApproval { call });
                 Vec::new()
@@ -414,10 +564,17 @@ impl App {
     fn tool_done(&mut self, call_id: &str, output: String, failed: bool) -> Vec<Effect> {
         if let Some(record) = self.transcript.tool_call_mut(call_id) {
             record.output = Some(output.clone());
-            record.status = if failed { ToolCallStatus::Failed } else { ToolCallStatus::Completed };
+            record.status = if failed {
+                ToolCallStatus::Failed
+            } else {
+                ToolCallStatus::Completed
+            };
         }
         if let Some(run) = &mut self.tool_run {
-            run.outputs.push(ToolOutput { tool_call_id: call_id.to_owned(), output });
+            run.outputs.push(ToolOutput {
+                tool_call_id: call_id.to_owned(),
+                output,
+            });
         }
         self.next_tool()
     }
@@ -426,7 +583,12 @@ impl App {
         let stream_id = self.new_stream(&run.thread_id, &run.assistant_id);
         let mut active = ActiveReply::new(self.now);
         // The server continues the same reply: keep its text and tool calls growing.
-        if self.transcript.entries.last().is_some_and(|e| e.message.status == MessageStatus::RequiresAction) {
+        if self
+            .transcript
+            .entries
+            .last()
+            .is_some_and(|e| e.message.status == MessageStatus::RequiresAction)
+        {
             if let Some(entry) = self.transcript.entries.pop() {
                 let message = entry.message;
                 active.message_id = message.id;
@@ -436,7 +598,12 @@ impl App {
             }
         }
         self.transcript.active = Some(active);
-        vec![Effect::SubmitToolOutputs { stream_id, thread_id: run.thread_id, assistant_id: run.assistant_id, outputs: run.outputs }]
+        vec![Effect::SubmitToolOutputs {
+            stream_id,
+            thread_id: run.thread_id,
+            assistant_id: run.assistant_id,
+            outputs: run.outputs,
+        }]
     }
 
     /// y, a and n in a dialog.
@@ -452,10 +619,13 @@ impl App {
         };
         self.dialogs.pop();
         match (dialog, answer) {
-            (Dialog::DeleteAssistant { id, .. }, Answer::Yes) => vec![Effect::DeleteAssistant { id }],
+            (Dialog::DeleteAssistant { id, .. }, Answer::Yes) => {
+                vec![Effect::DeleteAssistant { id }]
+            }
             (Dialog::DeleteThread { id, .. }, Answer::Yes) => vec![Effect::DeleteThread { id }],
             (Dialog::DiscardChanges, Answer::Yes) => {
                 self.editor = None;
+                self.focus = Focus::Assistants;
                 Vec::new()
             }
             (Dialog::ToolApproval { call }, Answer::Yes) => self.run_tool(call),
@@ -463,7 +633,9 @@ impl App {
                 self.always_allowed.insert(call.name.clone());
                 self.run_tool(call)
             }
-            (Dialog::ToolApproval { call }, Answer::No) => self.tool_done(&call.id, DECLINED_OUTPUT.to_owned(), true),
+            (Dialog::ToolApproval { call }, Answer::No) => {
+                self.tool_done(&call.id, DECLINED_OUTPUT.to_owned(), true)
+            }
             (dialog, Answer::Always) => {
                 self.dialogs.push(dialog);
                 Vec::new()
@@ -475,7 +647,9 @@ impl App {
     /// Esc on a dialog: a tool approval counts as declined.
     pub(super) fn dialog_closed(&mut self, dialog: Dialog) -> Vec<Effect> {
         match dialog {
-            Dialog::ToolApproval { call } => self.tool_done(&call.id, DECLINED_OUTPUT.to_owned(), true),
+            Dialog::ToolApproval { call } => {
+                self.tool_done(&call.id, DECLINED_OUTPUT.to_owned(), true)
+            }
             _ => Vec::new(),
         }
     }
@@ -494,5 +668,11 @@ enum Answer {
 
 /// Returns the first non-empty line of `text`, as a thread title.
 pub fn first_line(text: &str) -> String {
-    text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or_default().chars().take(80).collect()
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or_default()
+        .chars()
+        .take(80)
+        .collect()
 }

@@ -58,7 +58,11 @@ pub fn to_input(key: &KeyEvent) -> Input {
 }
 
 fn textarea_with(text: &str) -> TextArea<'static> {
-    let lines: Vec<String> = if text.is_empty() { vec![String::new()] } else { text.split('\n').map(str::to_owned).collect() };
+    let lines: Vec<String> = if text.is_empty() {
+        vec![String::new()]
+    } else {
+        text.split('\n').map(str::to_owned).collect()
+    };
     let mut textarea = TextArea::new(lines);
     textarea.move_cursor(CursorMove::Bottom);
     textarea.move_cursor(CursorMove::End);
@@ -126,7 +130,10 @@ impl Composer {
             self.thread_key = thread_id.to_owned();
         }
         self.drafts.remove(old_key);
-        vec![Effect::SaveDraft { thread_key: old_key.to_owned(), text: String::new() }]
+        vec![Effect::SaveDraft {
+            thread_key: old_key.to_owned(),
+            text: String::new(),
+        }]
     }
 
     /// Clears the composer for a send and remembers the text for recall.
@@ -141,7 +148,11 @@ impl Composer {
     /// Puts back text that failed to send, before anything typed since.
     pub fn restore(&mut self, content: &str, now: Instant) {
         let typed = self.text();
-        let text = if typed.is_empty() { content.to_owned() } else { format!("{content}\n{typed}") };
+        let text = if typed.is_empty() {
+            content.to_owned()
+        } else {
+            format!("{content}\n{typed}")
+        };
         self.set_text(&text);
         self.changed(now);
     }
@@ -153,7 +164,10 @@ impl Composer {
             return None;
         }
         self.changed_at = None;
-        Some(Effect::SaveDraft { thread_key: self.thread_key.clone(), text: self.text() })
+        Some(Effect::SaveDraft {
+            thread_key: self.thread_key.clone(),
+            text: self.text(),
+        })
     }
 
     /// Returns the save of an unsaved draft now.
@@ -161,7 +175,10 @@ impl Composer {
         if self.changed_at.take().is_none() {
             return Vec::new();
         }
-        vec![Effect::SaveDraft { thread_key: self.thread_key.clone(), text: self.text() }]
+        vec![Effect::SaveDraft {
+            thread_key: self.thread_key.clone(),
+            text: self.text(),
+        }]
     }
 }
 
@@ -174,7 +191,9 @@ impl App {
                 self.composer.changed(self.now);
                 Vec::new()
             }
-            Command::ExternalEditor => vec![Effect::EditExternally { text: self.composer.text() }],
+            Command::ExternalEditor => vec![Effect::EditExternally {
+                text: self.composer.text(),
+            }],
             Command::RecallLast if self.composer.is_empty() => {
                 if let Some(last) = self.composer.last_sent.clone() {
                     self.composer.set_text(&last);

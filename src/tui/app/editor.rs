@@ -88,7 +88,11 @@ fn number_text(value: Option<f64>) -> String {
 }
 
 fn textarea_at_end(text: &str) -> TextArea<'static> {
-    let lines: Vec<String> = if text.is_empty() { vec![String::new()] } else { text.split('\n').map(str::to_owned).collect() };
+    let lines: Vec<String> = if text.is_empty() {
+        vec![String::new()]
+    } else {
+        text.split('\n').map(str::to_owned).collect()
+    };
     let mut textarea = TextArea::new(lines);
     textarea.move_cursor(CursorMove::Bottom);
     textarea.move_cursor(CursorMove::End);
@@ -97,8 +101,18 @@ fn textarea_at_end(text: &str) -> TextArea<'static> {
 
 impl EditorForm {
     fn with_values(mode: EditorMode, values: BTreeMap<EditorField, String>) -> Self {
-        let fields = values.iter().map(|(field, value)| (*field, textarea_at_end(value))).collect();
-        EditorForm { mode, fields, original: values, focus: EditorField::Instructions, errors: BTreeMap::new(), saving: false }
+        let fields = values
+            .iter()
+            .map(|(field, value)| (*field, textarea_at_end(value)))
+            .collect();
+        EditorForm {
+            mode,
+            fields,
+            original: values,
+            focus: EditorField::Instructions,
+            errors: BTreeMap::new(),
+            saving: false,
+        }
     }
 
     /// Opens an empty form to create an assistant, with the cursor on the name.
@@ -114,17 +128,29 @@ impl EditorForm {
     pub fn edit(assistant: &Assistant) -> Self {
         let values = BTreeMap::from([
             (EditorField::Name, sanitize(&assistant.name).into_owned()),
-            (EditorField::Description, sanitize(&assistant.description).into_owned()),
+            (
+                EditorField::Description,
+                sanitize(&assistant.description).into_owned(),
+            ),
             (EditorField::Model, sanitize(&assistant.model).into_owned()),
-            (EditorField::Temperature, number_text(assistant.settings.temperature)),
+            (
+                EditorField::Temperature,
+                number_text(assistant.settings.temperature),
+            ),
             (EditorField::TopP, number_text(assistant.settings.top_p)),
-            (EditorField::Instructions, sanitize(&assistant.instructions).into_owned()),
+            (
+                EditorField::Instructions,
+                sanitize(&assistant.instructions).into_owned(),
+            ),
         ]);
         EditorForm::with_values(EditorMode::Edit(Box::new(assistant.clone())), values)
     }
 
     pub fn value(&self, field: EditorField) -> String {
-        self.fields.get(&field).map(|t| t.lines().join("\n")).unwrap_or_default()
+        self.fields
+            .get(&field)
+            .map(|t| t.lines().join("\n"))
+            .unwrap_or_default()
     }
 
     pub fn is_changed(&self) -> bool {
@@ -147,7 +173,11 @@ impl EditorForm {
     }
 
     pub fn paste(&mut self, text: &str) {
-        let text = if self.focus == EditorField::Instructions { text.replace("\r\n", "\n") } else { text.replace(['\r', '\n'], " ") };
+        let text = if self.focus == EditorField::Instructions {
+            text.replace("\r\n", "\n")
+        } else {
+            text.replace(['\r', '\n'], " ")
+        };
         if let Some(textarea) = self.fields.get_mut(&self.focus) {
             textarea.insert_str(text);
         }
@@ -162,7 +192,10 @@ impl EditorForm {
         match text.parse::<f64>() {
             Ok(value) if value.is_finite() => Some(Some(value)),
             _ => {
-                self.errors.insert(field, format!("{text:?} is not a number; enter a value such as 0.7"));
+                self.errors.insert(
+                    field,
+                    format!("{text:?} is not a number; enter a value such as 0.7"),
+                );
                 None
             }
         }
@@ -174,13 +207,15 @@ impl EditorForm {
         let temperature = self.number(EditorField::Temperature);
         let top_p = self.number(EditorField::TopP);
         let (temperature, top_p) = (temperature?, top_p?);
-        let settings_changed = self.field_changed(EditorField::Temperature) || self.field_changed(EditorField::TopP);
+        let settings_changed =
+            self.field_changed(EditorField::Temperature) || self.field_changed(EditorField::TopP);
         let settings = Settings { temperature, top_p };
         match &self.mode {
             EditorMode::Create => {
                 let name = self.value(EditorField::Name);
                 if name.trim().is_empty() {
-                    self.errors.insert(EditorField::Name, "a name is required".to_owned());
+                    self.errors
+                        .insert(EditorField::Name, "a name is required".to_owned());
                     return None;
                 }
                 let optional = |text: String| if text.is_empty() { None } else { Some(text) };
@@ -205,7 +240,10 @@ impl EditorForm {
                     settings: settings_changed.then_some(settings),
                     ..AssistantUpdate::default()
                 };
-                Some(Effect::UpdateAssistant { id: assistant.id.clone(), body })
+                Some(Effect::UpdateAssistant {
+                    id: assistant.id.clone(),
+                    body,
+                })
             }
         }
     }
@@ -215,7 +253,8 @@ impl EditorForm {
         let Some(field) = err.param().and_then(EditorField::from_param) else {
             return false;
         };
-        self.errors.insert(field, sanitize(err.message()).into_owned());
+        self.errors
+            .insert(field, sanitize(err.message()).into_owned());
         self.focus = field;
         true
     }
@@ -264,11 +303,15 @@ impl App {
             self.dialogs.push(Dialog::DiscardChanges);
         } else {
             self.editor = None;
+            self.focus = Focus::Assistants;
         }
         Vec::new()
     }
 
-    pub(super) fn on_assistant_saved(&mut self, result: Result<Assistant, ApiError>) -> Vec<Effect> {
+    pub(super) fn on_assistant_saved(
+        &mut self,
+        result: Result<Assistant, ApiError>,
+    ) -> Vec<Effect> {
         let Some(editor) = &mut self.editor else {
             return Vec::new();
         };
@@ -279,7 +322,12 @@ impl App {
                 self.editor = None;
                 self.focus = Focus::Assistants;
                 self.error = None;
-                match self.assistants.items.iter_mut().find(|a| a.id == assistant.id) {
+                match self
+                    .assistants
+                    .items
+                    .iter_mut()
+                    .find(|a| a.id == assistant.id)
+                {
                     Some(existing) => *existing = assistant,
                     None => {
                         self.assistants.items.insert(0, assistant);
@@ -287,13 +335,20 @@ impl App {
                         self.assistants.selected = 0;
                     }
                 }
-                if created { self.threads_of_new_assistant() } else { Vec::new() }
+                if created {
+                    self.threads_of_new_assistant()
+                } else {
+                    Vec::new()
+                }
             }
             Err(err) => {
                 if !editor.show_error(&err) {
                     self.show_error("saving the assistant", &err);
                 } else {
-                    tracing::warn!(code = err.code(), "the server rejected a field of the assistant");
+                    tracing::warn!(
+                        code = err.code(),
+                        "the server rejected a field of the assistant"
+                    );
                 }
                 Vec::new()
             }
@@ -302,7 +357,11 @@ impl App {
 
     fn threads_of_new_assistant(&mut self) -> Vec<Effect> {
         let id = self.assistants.selected().map(|a| a.id.clone());
-        self.threads = super::ThreadsPane { assistant_id: id, source: None, ..Default::default() };
+        self.threads = super::ThreadsPane {
+            assistant_id: id,
+            source: None,
+            ..Default::default()
+        };
         Vec::new()
     }
 }

@@ -3,8 +3,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use crate::api::types::{Assistant, Page};
 use crate::api::ApiError;
+use crate::api::types::{Assistant, Page};
 
 use super::super::action::{Effect, ThreadSource, ThreadSummary};
 use super::super::keys::Command;
@@ -102,7 +102,10 @@ impl App {
             }
             Command::Delete => {
                 if let Some(assistant) = self.assistants.selected() {
-                    let dialog = Dialog::DeleteAssistant { id: assistant.id.clone(), name: assistant.name.clone() };
+                    let dialog = Dialog::DeleteAssistant {
+                        id: assistant.id.clone(),
+                        name: assistant.name.clone(),
+                    };
                     self.dialogs.push(dialog);
                 }
                 Vec::new()
@@ -119,7 +122,10 @@ impl App {
     fn refresh_assistants(&mut self) -> Vec<Effect> {
         self.assistants.loading = true;
         self.assistants.has_more = false;
-        vec![Effect::LoadAssistants { offset: 0, limit: PAGE_SIZE }]
+        vec![Effect::LoadAssistants {
+            offset: 0,
+            limit: PAGE_SIZE,
+        }]
     }
 
     /// Moves the selection; loads the next page near the end, and the threads of a
@@ -128,13 +134,17 @@ impl App {
         let before = self.assistants.selected().map(|a| a.id.clone());
         let count = self.assistants.visible().len();
         let last = count.saturating_sub(1) as isize;
-        self.assistants.selected = (self.assistants.selected as isize + delta).clamp(0, last.max(0)) as usize;
+        self.assistants.selected =
+            (self.assistants.selected as isize + delta).clamp(0, last.max(0)) as usize;
         let mut effects = Vec::new();
         let near_end = self.assistants.selected + 3 >= count;
         if near_end && self.assistants.has_more && !self.assistants.loading {
             self.assistants.loading = true;
             let offset = u32::try_from(self.assistants.items.len()).unwrap_or(u32::MAX);
-            effects.push(Effect::LoadAssistants { offset, limit: PAGE_SIZE });
+            effects.push(Effect::LoadAssistants {
+                offset,
+                limit: PAGE_SIZE,
+            });
         }
         let after = self.assistants.selected().map(|a| a.id.clone());
         if after != before {
@@ -148,7 +158,11 @@ impl App {
             self.threads = ThreadsPane::default();
             return Vec::new();
         };
-        self.threads = ThreadsPane { assistant_id: Some(id.clone()), loading: true, ..ThreadsPane::default() };
+        self.threads = ThreadsPane {
+            assistant_id: Some(id.clone()),
+            loading: true,
+            ..ThreadsPane::default()
+        };
         vec![Effect::LoadThreads { assistant_id: id }]
     }
 
@@ -168,7 +182,11 @@ impl App {
         }
         self.assistants.clamp();
         let after = self.assistants.selected().map(|a| a.id.clone());
-        if after != before { self.load_threads_of_selected() } else { Vec::new() }
+        if after != before {
+            self.load_threads_of_selected()
+        } else {
+            Vec::new()
+        }
     }
 
     pub(super) fn threads_command(&mut self, command: Command) -> Vec<Effect> {
@@ -182,7 +200,10 @@ impl App {
             Command::Refresh => return self.load_threads_of_selected(),
             Command::Delete => {
                 if let Some(thread) = self.threads.selected() {
-                    let dialog = Dialog::DeleteThread { id: thread.id.clone(), title: thread.title.clone() };
+                    let dialog = Dialog::DeleteThread {
+                        id: thread.id.clone(),
+                        title: thread.title.clone(),
+                    };
                     self.dialogs.push(dialog);
                 }
             }
@@ -191,7 +212,11 @@ impl App {
         Vec::new()
     }
 
-    pub(super) fn on_assistants_loaded(&mut self, offset: u32, result: Result<Page<Assistant>, ApiError>) -> Vec<Effect> {
+    pub(super) fn on_assistants_loaded(
+        &mut self,
+        offset: u32,
+        result: Result<Page<Assistant>, ApiError>,
+    ) -> Vec<Effect> {
         self.assistants.loading = false;
         let page = match result {
             Ok(page) => page,
@@ -211,7 +236,7 @@ impl App {
         self.assistants.clamp();
         let mut effects = self.restore_selection();
         let after = self.assistants.selected().map(|a| a.id.clone());
-        if after != before || (offset == 0 && effects.is_empty()) {
+        if effects.is_empty() && (after != before || offset == 0) {
             effects.extend(self.load_threads_of_selected());
         }
         effects
@@ -222,7 +247,11 @@ impl App {
         let Some((assistant_id, _)) = &self.restore else {
             return Vec::new();
         };
-        let position = self.assistants.visible().iter().position(|a| &a.id == assistant_id);
+        let position = self
+            .assistants
+            .visible()
+            .iter()
+            .position(|a| &a.id == assistant_id);
         match position {
             Some(index) => {
                 self.assistants.selected = index;
@@ -271,7 +300,11 @@ impl App {
         }
     }
 
-    pub(super) fn on_deleted_assistant(&mut self, id: &str, result: Result<(), ApiError>) -> Vec<Effect> {
+    pub(super) fn on_deleted_assistant(
+        &mut self,
+        id: &str,
+        result: Result<(), ApiError>,
+    ) -> Vec<Effect> {
         if let Err(err) = result {
             self.show_error("deleting the assistant", &err);
             return Vec::new();
@@ -281,7 +314,11 @@ impl App {
         self.load_threads_of_selected()
     }
 
-    pub(super) fn on_deleted_thread(&mut self, id: &str, result: Result<(), ApiError>) -> Vec<Effect> {
+    pub(super) fn on_deleted_thread(
+        &mut self,
+        id: &str,
+        result: Result<(), ApiError>,
+    ) -> Vec<Effect> {
         if let Err(err) = result {
             self.show_error("deleting the thread", &err);
             return Vec::new();

@@ -49,7 +49,12 @@ pub enum Focus {
     Composer,
 }
 
-const FOCUS_ORDER: [Focus; 4] = [Focus::Assistants, Focus::Threads, Focus::Main, Focus::Composer];
+const FOCUS_ORDER: [Focus; 4] = [
+    Focus::Assistants,
+    Focus::Threads,
+    Focus::Main,
+    Focus::Composer,
+];
 
 /// A modal question.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +74,10 @@ pub struct ShownError {
 
 impl From<&ApiError> for ShownError {
     fn from(err: &ApiError) -> Self {
-        ShownError { code: err.code().to_owned(), message: err.message().to_owned() }
+        ShownError {
+            code: err.code().to_owned(),
+            message: err.message().to_owned(),
+        }
     }
 }
 
@@ -133,11 +141,19 @@ pub struct App {
 
 impl App {
     /// Builds the app from the config; `drafts` maps thread keys to saved drafts.
-    pub fn new(server_label: String, config: &Config, now: Instant, drafts: BTreeMap<String, String>) -> App {
+    pub fn new(
+        server_label: String,
+        config: &Config,
+        now: Instant,
+        drafts: BTreeMap<String, String>,
+    ) -> App {
         let (keys, mut problems) = Keymap::with_overrides(&config.keys);
         let (styles, theme_problems) = Styles::from_theme(&config.theme);
         problems.extend(theme_problems);
-        let error = problems.first().map(|message| ShownError { code: "invalid_config".to_owned(), message: message.clone() });
+        let error = problems.first().map(|message| ShownError {
+            code: "invalid_config".to_owned(),
+            message: message.clone(),
+        });
         App {
             server_label,
             styles,
@@ -169,7 +185,10 @@ impl App {
     /// Returns the effects that start the app: the first page of assistants.
     pub fn start(&mut self) -> Vec<Effect> {
         self.assistants.loading = true;
-        vec![Effect::LoadAssistants { offset: 0, limit: PAGE_SIZE }]
+        vec![Effect::LoadAssistants {
+            offset: 0,
+            limit: PAGE_SIZE,
+        }]
     }
 
     /// Applies one action.
@@ -215,7 +234,11 @@ impl App {
 
     /// Returns the layout of the current screen size.
     pub fn areas(&self) -> Areas {
-        areas(Rect::new(0, 0, self.size.0, self.size.1), self.editor.is_some(), self.composer.height())
+        areas(
+            Rect::new(0, 0, self.size.0, self.size.1),
+            self.editor.is_some(),
+            self.composer.height(),
+        )
     }
 
     /// The binding context of the focused pane or the open dialog.
@@ -244,7 +267,10 @@ impl App {
         let chord = KeyChord::from_event(&key);
         if self.help {
             let command = self.keys.lookup(Context::Global, chord, false);
-            if matches!(command, Some(Command::Help | Command::Cancel | Command::Quit)) {
+            if matches!(
+                command,
+                Some(Command::Help | Command::Cancel | Command::Quit)
+            ) {
                 self.help = false;
                 return Vec::new();
             }
@@ -252,7 +278,10 @@ impl App {
                 return Vec::new();
             }
         }
-        if self.focus == Focus::Assistants && self.assistants.filter_editing && self.dialogs.is_empty() {
+        if self.focus == Focus::Assistants
+            && self.assistants.filter_editing
+            && self.dialogs.is_empty()
+        {
             return self.filter_key(key);
         }
         let context = self.context();
@@ -313,7 +342,10 @@ impl App {
     }
 
     fn cycle_focus(&mut self, step: isize) -> Vec<Effect> {
-        let index = FOCUS_ORDER.iter().position(|f| *f == self.focus).unwrap_or(0) as isize;
+        let index = FOCUS_ORDER
+            .iter()
+            .position(|f| *f == self.focus)
+            .unwrap_or(0) as isize;
         let next = (index + step).rem_euclid(FOCUS_ORDER.len() as isize) as usize;
         self.focus = FOCUS_ORDER[next];
         Vec::new()
@@ -346,13 +378,20 @@ impl App {
 
     /// Shows an error in the status bar and logs it.
     pub fn show_error(&mut self, context: &str, err: &ApiError) {
-        tracing::warn!(code = err.code(), message = err.message(), "{context} failed");
+        tracing::warn!(
+            code = err.code(),
+            message = err.message(),
+            "{context} failed"
+        );
         self.error = Some(ShownError::from(err));
     }
 
     fn show_local_error(&mut self, code: &str, message: String) {
         tracing::warn!(code, %message, "local error");
-        self.error = Some(ShownError { code: code.to_owned(), message });
+        self.error = Some(ShownError {
+            code: code.to_owned(),
+            message,
+        });
     }
 
     fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Effect> {
@@ -372,7 +411,11 @@ impl App {
                 Vec::new()
             }
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
-                let delta = if mouse.kind == MouseEventKind::ScrollUp { -3 } else { 3 };
+                let delta = if mouse.kind == MouseEventKind::ScrollUp {
+                    -3
+                } else {
+                    3
+                };
                 if areas.main.contains(position) && self.editor.is_none() {
                     self.scroll_history(delta);
                 } else if areas.assistants.contains(position) {
@@ -395,7 +438,9 @@ impl App {
                 Vec::new()
             }
             Focus::Assistants if self.assistants.filter_editing => {
-                self.assistants.filter.push_str(&text.replace(['\n', '\r'], " "));
+                self.assistants
+                    .filter
+                    .push_str(&text.replace(['\n', '\r'], " "));
                 self.assistants.clamp();
                 Vec::new()
             }
@@ -417,7 +462,13 @@ impl App {
     }
 
     /// Returns summaries the threads pane can add for a thread created here.
-    fn summary(&self, thread_id: &str, assistant_id: &str, title: &str, created_at: &str) -> ThreadSummary {
+    fn summary(
+        &self,
+        thread_id: &str,
+        assistant_id: &str,
+        title: &str,
+        created_at: &str,
+    ) -> ThreadSummary {
         ThreadSummary {
             id: thread_id.to_owned(),
             assistant_id: assistant_id.to_owned(),
@@ -428,6 +479,7 @@ impl App {
 
     /// True when Ctrl or Alt is held.
     fn has_command_modifier(key: &KeyEvent) -> bool {
-        key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        key.modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
     }
 }

@@ -12,9 +12,17 @@ use super::{dim_line, pane_block};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let pane = &app.assistants;
-    let mut title = format!(" Assistants ({}{}) ", pane.items.len(), if pane.has_more { "+" } else { "" });
+    let mut title = format!(
+        " Assistants ({}{}) ",
+        pane.items.len(),
+        if pane.has_more { "+" } else { "" }
+    );
     if !pane.filter.is_empty() || pane.filter_editing {
-        title = format!(" Assistants /{}{} ", sanitize_line(&pane.filter), if pane.filter_editing { "▏" } else { "" });
+        title = format!(
+            " Assistants /{}{} ",
+            sanitize_line(&pane.filter),
+            if pane.filter_editing { "▏" } else { "" }
+        );
     }
     let block = pane_block(title, app, Focus::Assistants);
     let inner_width = usize::from(area.width.saturating_sub(2));
@@ -23,9 +31,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .iter()
         .map(|assistant| {
             let name = truncate_to_width(&sanitize_line(&assistant.name), inner_width);
-            let model = truncate_to_width(&sanitize_line(&assistant.model), inner_width.saturating_sub(2));
+            let model = truncate_to_width(
+                &sanitize_line(&assistant.model),
+                inner_width.saturating_sub(2),
+            );
             ListItem::new(vec![
-                Line::from(Span::styled(name, Style::new().add_modifier(Modifier::BOLD))),
+                Line::from(Span::styled(
+                    name,
+                    Style::new().add_modifier(Modifier::BOLD),
+                )),
                 Line::from(Span::styled(format!("  {model}"), app.styles.dim())),
             ])
         })
@@ -33,11 +47,18 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if pane.loading {
         items.push(ListItem::new(dim_line("loading…", app)));
     } else if items.is_empty() && pane.loaded_once {
-        let text = if pane.filter.is_empty() { "no assistants; press n to create one" } else { "no match" };
+        let text = if pane.filter.is_empty() {
+            "no assistants; press n to create one"
+        } else {
+            "no match"
+        };
         items.push(ListItem::new(dim_line(text, app)));
     }
     let focused = app.focus == Focus::Assistants;
-    let list = List::new(items).block(block).highlight_style(app.styles.selected(focused));
-    let mut state = ListState::default().with_selected((!visible.is_empty()).then_some(pane.selected));
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(app.styles.selected(focused));
+    let mut state =
+        ListState::default().with_selected((!visible.is_empty()).then_some(pane.selected));
     frame.render_stateful_widget(list, area, &mut state);
 }

@@ -18,7 +18,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut textarea = app.composer.textarea.clone();
-    let cursor = if focused { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
+    let cursor = if focused {
+        Style::new().add_modifier(Modifier::REVERSED)
+    } else {
+        Style::new()
+    };
     textarea.set_cursor_style(cursor);
     textarea.set_cursor_line_style(Style::new());
     if app.composer.is_empty() {

@@ -11,16 +11,36 @@ use super::super::text::{sanitize_line, truncate_to_width};
 use super::centered;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
-    let key = Style::new().fg(app.styles.accent).add_modifier(Modifier::BOLD);
+    let key = Style::new()
+        .fg(app.styles.accent)
+        .add_modifier(Modifier::BOLD);
     let (title, mut lines, choices): (&str, Vec<Line<'static>>, Vec<(&str, &str)>) = match dialog {
         Dialog::DeleteAssistant { id, name } => (
             " Delete assistant ",
-            vec![Line::from(format!("Delete {} ({})?", sanitize_line(name), sanitize_line(id))), Line::from("This cannot be undone.")],
+            vec![
+                Line::from(format!(
+                    "Delete {} ({})?",
+                    sanitize_line(name),
+                    sanitize_line(id)
+                )),
+                Line::from("This cannot be undone."),
+            ],
             vec![("y", "delete"), ("n", "keep")],
         ),
         Dialog::DeleteThread { id, title } => {
-            let shown = if title.is_empty() { sanitize_line(id) } else { sanitize_line(title) };
-            (" Delete thread ", vec![Line::from(format!("Delete the thread {}?", truncate_to_width(&shown, 40)))], vec![("y", "delete"), ("n", "keep")])
+            let shown = if title.is_empty() {
+                sanitize_line(id)
+            } else {
+                sanitize_line(title)
+            };
+            (
+                " Delete thread ",
+                vec![Line::from(format!(
+                    "Delete the thread {}?",
+                    truncate_to_width(&shown, 40)
+                ))],
+                vec![("y", "delete"), ("n", "keep")],
+            )
         }
         Dialog::DiscardChanges => (
             " Unsaved changes ",
@@ -32,10 +52,25 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             (
                 " Run tool? ",
                 vec![
-                    Line::from(vec![Span::raw("The assistant calls "), Span::styled(sanitize_line(&call.name), Style::new().fg(app.styles.tool).add_modifier(Modifier::BOLD))]),
-                    Line::from(Span::styled(truncate_to_width(&arguments, 200), app.styles.dim())),
+                    Line::from(vec![
+                        Span::raw("The assistant calls "),
+                        Span::styled(
+                            sanitize_line(&call.name),
+                            Style::new()
+                                .fg(app.styles.tool)
+                                .add_modifier(Modifier::BOLD),
+                        ),
+                    ]),
+                    Line::from(Span::styled(
+                        truncate_to_width(&arguments, 200),
+                        app.styles.dim(),
+                    )),
                 ],
-                vec![("y", "run once"), ("a", "always allow this tool"), ("n", "decline")],
+                vec![
+                    ("y", "run once"),
+                    ("a", "always allow this tool"),
+                    ("n", "decline"),
+                ],
             )
         }
     };
@@ -50,7 +85,15 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
     }
     lines.push(Line::from(choice_spans));
     let popup = centered(area, 60, 8);
-    let block = Block::default().borders(Borders::ALL).border_style(Style::new().fg(app.styles.accent)).title(title);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::new().fg(app.styles.accent))
+        .title(title);
     frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        popup,
+    );
 }

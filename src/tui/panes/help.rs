@@ -10,15 +10,23 @@ use super::super::app::App;
 use super::{centered, title_style};
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
-    let key_style = Style::new().fg(app.styles.accent).add_modifier(Modifier::BOLD);
+    let key_style = Style::new()
+        .fg(app.styles.accent)
+        .add_modifier(Modifier::BOLD);
     let mut lines = Vec::new();
     for (title, rows) in app.keys.help_sections() {
         if rows.is_empty() {
             continue;
         }
-        lines.push(Line::from(Span::styled(title, Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED))));
+        lines.push(Line::from(Span::styled(
+            title,
+            Style::new().add_modifier(Modifier::BOLD | Modifier::UNDERLINED),
+        )));
         for (keys, description) in rows {
-            lines.push(Line::from(vec![Span::styled(format!("  {keys:<18}"), key_style), Span::raw(description)]));
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {keys:<18}"), key_style),
+                Span::raw(description),
+            ]));
         }
     }
     let popup = centered(area, 72, area.height.saturating_sub(2));
@@ -34,7 +42,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if lines.len() > usize::from(inner.height) && inner.width >= 60 {
         let right_lines = lines.split_off(half);
         let left = Rect::new(inner.x, inner.y, inner.width / 2, inner.height);
-        let right = Rect::new(inner.x + inner.width / 2, inner.y, inner.width - inner.width / 2, inner.height);
+        let right = Rect::new(
+            inner.x + inner.width / 2,
+            inner.y,
+            inner.width - inner.width / 2,
+            inner.height,
+        );
         frame.render_widget(Paragraph::new(lines), left);
         frame.render_widget(Paragraph::new(right_lines), right);
     } else {

@@ -32,9 +32,22 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines), inner);
     if transcript.unseen_below && app.scrolled_up() {
         let marker = " ↓ new text below (G) ";
-        let width = u16::try_from(marker.chars().count()).unwrap_or(0).min(inner.width);
-        let spot = Rect::new(inner.x + inner.width - width, inner.y + inner.height - 1, width, 1);
-        let style = Style::new().bg(app.styles.accent).fg(ratatui::style::Color::Black).add_modifier(Modifier::BOLD);
-        frame.render_widget(Paragraph::new(Line::from(Span::styled(marker, style))), spot);
+        let width = u16::try_from(marker.chars().count())
+            .unwrap_or(0)
+            .min(inner.width);
+        let spot = Rect::new(
+            inner.x + inner.width - width,
+            inner.y + inner.height - 1,
+            width,
+            1,
+        );
+        let style = Style::new()
+            .bg(app.styles.accent)
+            .fg(ratatui::style::Color::Black)
+            .add_modifier(Modifier::BOLD);
+        frame.render_widget(
+            Paragraph::new(Line::from(Span::styled(marker, style))),
+            spot,
+        );
     }
 }

@@ -9,9 +9,9 @@ mod help;
 mod history;
 pub mod layout;
 mod status;
-mod threads;
 #[cfg(test)]
 mod tests;
+mod threads;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -46,7 +46,11 @@ pub(crate) fn pane_block<'a>(title: impl Into<Line<'a>>, app: &App, focus: Focus
     let focused = app.focus == focus && app.dialogs.is_empty() && !app.help;
     Block::default()
         .borders(Borders::ALL)
-        .border_type(if focused { BorderType::Thick } else { BorderType::Plain })
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
         .border_style(app.styles.border(focused))
         .title(title)
 }
@@ -55,7 +59,12 @@ pub(crate) fn pane_block<'a>(title: impl Into<Line<'a>>, app: &App, focus: Focus
 pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
-    Rect::new(area.x + (area.width - width) / 2, area.y + (area.height - height) / 2, width, height)
+    Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    )
 }
 
 pub(crate) fn dim_line(text: impl Into<String>, app: &App) -> Line<'static> {

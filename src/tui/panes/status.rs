@@ -22,16 +22,27 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
 fn state_line(app: &App) -> Line<'static> {
     let dim = app.styles.dim();
     let sep = || Span::styled(" │ ", Style::new().fg(ratatui::style::Color::DarkGray));
-    let mut spans = vec![Span::styled(format!(" {}", sanitize_line(&app.server_label)), Style::new().fg(app.styles.accent))];
+    let mut spans = vec![Span::styled(
+        format!(" {}", sanitize_line(&app.server_label)),
+        Style::new().fg(app.styles.accent),
+    )];
     if let Some(assistant) = app.assistants.selected() {
         spans.push(sep());
         spans.push(Span::raw(sanitize_line(&assistant.model)));
     }
     if let Some(limit) = &app.rate_limit {
         let elapsed = app.now.saturating_duration_since(limit.observed_at);
-        let reset = Duration::from_secs(limit.reset_secs).saturating_sub(elapsed).as_secs();
+        let reset = Duration::from_secs(limit.reset_secs)
+            .saturating_sub(elapsed)
+            .as_secs();
         spans.push(sep());
-        spans.push(Span::styled(format!("{}/{} req, resets in {reset}s", limit.remaining, limit.limit), dim));
+        spans.push(Span::styled(
+            format!(
+                "{}/{} req, resets in {reset}s",
+                limit.remaining, limit.limit
+            ),
+            dim,
+        ));
     }
     if let Some(retry) = &app.retry {
         let left = retry.until.saturating_duration_since(app.now).as_secs();
@@ -41,14 +52,20 @@ fn state_line(app: &App) -> Line<'static> {
             RetryReason::Transport(_) => "connection failed".to_owned(),
         };
         spans.push(sep());
-        spans.push(Span::styled(format!("{why}, retry {} in {left}s", retry.notice.attempt), Style::new().fg(app.styles.error)));
+        spans.push(Span::styled(
+            format!("{why}, retry {} in {left}s", retry.notice.attempt),
+            Style::new().fg(app.styles.error),
+        ));
     }
     if let Some(stream) = &app.stream {
         spans.push(sep());
         let text = match &app.transcript.active {
             _ if stream.connecting => "connecting…".to_owned(),
             Some(active) => {
-                let elapsed = app.now.saturating_duration_since(active.started).as_secs_f32();
+                let elapsed = app
+                    .now
+                    .saturating_duration_since(active.started)
+                    .as_secs_f32();
                 format!("streaming {} tokens, {elapsed:.1}s", active.tokens)
             }
             None => "streaming".to_owned(),
@@ -56,18 +73,35 @@ fn state_line(app: &App) -> Line<'static> {
         spans.push(Span::styled(text, Style::new().fg(app.styles.assistant)));
     } else if let Some(run) = &app.tool_run {
         spans.push(sep());
-        spans.push(Span::styled(format!("tools: {} waiting", run.queue.len() + usize::from(run.running.is_some())), Style::new().fg(app.styles.tool)));
+        spans.push(Span::styled(
+            format!(
+                "tools: {} waiting",
+                run.queue.len() + usize::from(run.running.is_some())
+            ),
+            Style::new().fg(app.styles.tool),
+        ));
     }
     if let Some(error) = &app.error {
         spans.push(sep());
-        let text = format!("✗ {}: {} (Esc dismisses)", sanitize_line(&error.code), sanitize_line(&error.message));
-        spans.push(Span::styled(text, Style::new().fg(app.styles.error).add_modifier(Modifier::BOLD)));
+        let text = format!(
+            "✗ {}: {} (Esc dismisses)",
+            sanitize_line(&error.code),
+            sanitize_line(&error.message)
+        );
+        spans.push(Span::styled(
+            text,
+            Style::new()
+                .fg(app.styles.error)
+                .add_modifier(Modifier::BOLD),
+        ));
     }
     Line::from(spans)
 }
 
 fn hints_line(app: &App) -> Line<'static> {
-    let key = Style::new().fg(app.styles.accent).add_modifier(Modifier::BOLD);
+    let key = Style::new()
+        .fg(app.styles.accent)
+        .add_modifier(Modifier::BOLD);
     let mut spans = vec![Span::raw(" ")];
     for (index, (chord, description)) in app.keys.hints(app.context()).into_iter().enumerate() {
         if index > 0 {

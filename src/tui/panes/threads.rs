@@ -23,20 +23,33 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         .items
         .iter()
         .map(|thread| {
-            let title = if thread.title.is_empty() { "(empty thread)".to_owned() } else { sanitize_line(&thread.title) };
+            let title = if thread.title.is_empty() {
+                "(empty thread)".to_owned()
+            } else {
+                sanitize_line(&thread.title)
+            };
             ListItem::new(vec![
                 Line::from(truncate_to_width(&title, width)),
-                Line::from(Span::styled(format!("  {}", short_time(&thread.created_at)), app.styles.dim())),
+                Line::from(Span::styled(
+                    format!("  {}", short_time(&thread.created_at)),
+                    app.styles.dim(),
+                )),
             ])
         })
         .collect();
     if pane.loading {
         items.push(ListItem::new(dim_line("loading…", app)));
     } else if items.is_empty() && pane.assistant_id.is_some() {
-        items.push(ListItem::new(dim_line("no threads; Ctrl+N starts one", app)));
+        items.push(ListItem::new(dim_line(
+            "no threads; Ctrl+N starts one",
+            app,
+        )));
     }
     let focused = app.focus == Focus::Threads;
-    let list = List::new(items).block(block).highlight_style(app.styles.selected(focused));
-    let mut state = ListState::default().with_selected((!pane.items.is_empty()).then_some(pane.selected));
+    let list = List::new(items)
+        .block(block)
+        .highlight_style(app.styles.selected(focused));
+    let mut state =
+        ListState::default().with_selected((!pane.items.is_empty()).then_some(pane.selected));
     frame.render_stateful_widget(list, area, &mut state);
 }

@@ -39,7 +39,10 @@ pub fn run(launch: Launch) -> anyhow::Result<()> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => tokio::task::block_in_place(|| handle.block_on(run_async(launch))),
         Err(_) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
             runtime.block_on(run_async(launch))
         }
     }
@@ -70,7 +73,10 @@ async fn run_async(launch: Launch) -> anyhow::Result<()> {
 fn spawn_signal_watch(sender: tokio::sync::mpsc::UnboundedSender<Action>) {
     use tokio::signal::unix::{SignalKind, signal};
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
             tracing::warn!("cannot watch SIGTERM and SIGHUP");
             return;
         };
@@ -82,7 +88,12 @@ fn spawn_signal_watch(sender: tokio::sync::mpsc::UnboundedSender<Action>) {
     });
 }
 
-async fn event_loop(terminal: &mut Tui, app: &mut App, tasks: &Tasks, mut receiver: UnboundedReceiver<Action>) -> anyhow::Result<()> {
+async fn event_loop(
+    terminal: &mut Tui,
+    app: &mut App,
+    tasks: &Tasks,
+    mut receiver: UnboundedReceiver<Action>,
+) -> anyhow::Result<()> {
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
     let effects = app.start();
@@ -134,7 +145,10 @@ fn frame_wait(app: &App, last_frame: Option<Instant>) -> Option<Duration> {
 }
 
 fn tick(tasks: &Tasks) -> Action {
-    Action::Tick { now: Instant::now(), rate_limit: tasks.client.rate_limit() }
+    Action::Tick {
+        now: Instant::now(),
+        rate_limit: tasks.client.rate_limit(),
+    }
 }
 
 /// Converts a terminal event; key releases are dropped.
@@ -149,7 +163,13 @@ fn terminal_action(event: Event) -> Option<Action> {
     }
 }
 
-fn apply(terminal: &mut Tui, app: &mut App, tasks: &Tasks, effects: Vec<Effect>, input: &mut EventStream) -> anyhow::Result<()> {
+fn apply(
+    terminal: &mut Tui,
+    app: &mut App,
+    tasks: &Tasks,
+    effects: Vec<Effect>,
+    input: &mut EventStream,
+) -> anyhow::Result<()> {
     for effect in effects {
         match effect {
             Effect::EditExternally { text } => {
@@ -167,28 +187,46 @@ fn apply(terminal: &mut Tui, app: &mut App, tasks: &Tasks, effects: Vec<Effect>,
 
 /// Suspends the screen, runs `$VISUAL` or `$EDITOR` on a temporary file holding the
 /// draft, and returns the edited text.
-fn edit_externally(terminal: &mut Tui, text: &str, input: &mut EventStream) -> anyhow::Result<Result<String, String>> {
-    let editor = std::env::var("VISUAL").or_else(|_| std::env::var("EDITOR")).unwrap_or_default();
+fn edit_externally(
+    terminal: &mut Tui,
+    text: &str,
+    input: &mut EventStream,
+) -> anyhow::Result<Result<String, String>> {
+    let editor = std::env::var("VISUAL")
+        .or_else(|_| std::env::var("EDITOR"))
+        .unwrap_or_default();
     let mut words = editor.split_whitespace();
     let Some(program) = words.next() else {
-        return Ok(Err("set $VISUAL or $EDITOR to edit the draft in an editor".to_owned()));
+        return Ok(Err(
+            "set $VISUAL or $EDITOR to edit the draft in an editor".to_owned()
+        ));
     };
     let args: Vec<&str> = words.collect();
     let path = std::env::temp_dir().join(format!("assisters-draft-{}.md", std::process::id()));
     if let Err(err) = write_private(&path, text) {
-        return Ok(Err(format!("cannot write the draft to {}: {err}", path.display())));
+        return Ok(Err(format!(
+            "cannot write the draft to {}: {err}",
+            path.display()
+        )));
     }
     // Stop reading the terminal so the editor gets every key.
     *input = EventStream::new();
     terminal::suspend();
-    let status = std::process::Command::new(program).args(&args).arg(&path).status();
+    let status = std::process::Command::new(program)
+        .args(&args)
+        .arg(&path)
+        .status();
     terminal::resume(terminal)?;
     *input = EventStream::new();
     let edited = std::fs::read_to_string(&path);
     let _ = std::fs::remove_file(&path);
     Ok(match status {
-        Ok(status) if status.success() => edited.map_err(|err| format!("cannot read the edited draft: {err}")),
-        Ok(status) => Err(format!("the editor {program:?} exited with {status}; the draft is unchanged")),
+        Ok(status) if status.success() => {
+            edited.map_err(|err| format!("cannot read the edited draft: {err}"))
+        }
+        Ok(status) => Err(format!(
+            "the editor {program:?} exited with {status}; the draft is unchanged"
+        )),
         Err(err) => Err(format!("cannot start the editor {program:?}: {err}")),
     })
 }
@@ -198,6 +236,10 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let _ = std::fs::remove_file(path);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(text.as_bytes())
 }

@@ -83,12 +83,20 @@ impl LocalStore {
 
     /// Returns the indexed threads of an assistant.
     pub fn threads_of(&self, assistant_id: &str) -> Vec<ThreadSummary> {
-        self.index.iter().filter(|t| t.assistant_id == assistant_id).cloned().collect()
+        self.index
+            .iter()
+            .filter(|t| t.assistant_id == assistant_id)
+            .cloned()
+            .collect()
     }
 
     /// Returns the indexed title of a thread.
     pub fn title_of(&self, thread_id: &str) -> Option<&str> {
-        self.index.iter().find(|t| t.id == thread_id).map(|t| t.title.as_str()).filter(|t| !t.is_empty())
+        self.index
+            .iter()
+            .find(|t| t.id == thread_id)
+            .map(|t| t.title.as_str())
+            .filter(|t| !t.is_empty())
     }
 }
 
@@ -131,7 +139,12 @@ mod tests {
     use super::*;
 
     fn summary(id: &str, title: &str) -> ThreadSummary {
-        ThreadSummary { id: id.into(), assistant_id: "asst_1".into(), title: title.into(), created_at: "2024-05-20T12:00:00Z".into() }
+        ThreadSummary {
+            id: id.into(),
+            assistant_id: "asst_1".into(),
+            title: title.into(),
+            created_at: "2024-05-20T12:00:00Z".into(),
+        }
     }
 
     #[test]
@@ -139,12 +152,21 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let mut store = LocalStore::open(dir.path());
         store.set_draft("thread_1", "half a thought")?;
-        store.set_last_thread(LastThread { assistant_id: "asst_1".into(), thread_id: "thread_1".into() })?;
+        store.set_last_thread(LastThread {
+            assistant_id: "asst_1".into(),
+            thread_id: "thread_1".into(),
+        })?;
         store.index_thread(summary("thread_1", ""))?;
         store.index_thread(summary("thread_1", "Hello"))?;
         let reopened = LocalStore::open(dir.path());
-        assert_eq!(reopened.drafts.get("thread_1").map(String::as_str), Some("half a thought"));
-        assert_eq!(reopened.last_thread.as_ref().map(|l| l.thread_id.clone()), Some("thread_1".to_owned()));
+        assert_eq!(
+            reopened.drafts.get("thread_1").map(String::as_str),
+            Some("half a thought")
+        );
+        assert_eq!(
+            reopened.last_thread.as_ref().map(|l| l.thread_id.clone()),
+            Some("thread_1".to_owned())
+        );
         assert_eq!(reopened.title_of("thread_1"), Some("Hello"));
         assert_eq!(reopened.threads_of("asst_1").len(), 1);
         Ok(())
@@ -172,7 +194,10 @@ mod tests {
     fn write_leaves_no_temp_files() -> std::io::Result<()> {
         let dir = tempfile::tempdir()?;
         write_json(&dir.path().join("x.json"), &vec![1, 2, 3])?;
-        let names: Vec<_> = std::fs::read_dir(dir.path())?.filter_map(Result::ok).map(|e| e.file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())?
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         Ok(())
     }

@@ -10,7 +10,10 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::AbortHandle;
 
 use crate::api::client::{EventStream, ThreadQuery};
-use crate::api::types::{Message, MessageCreate, PendingToolCall, Role, StreamEvent, THREAD_ASSISTANT_KEY, ThreadCreate, ToolOutput};
+use crate::api::types::{
+    Message, MessageCreate, PendingToolCall, Role, StreamEvent, THREAD_ASSISTANT_KEY, ThreadCreate,
+    ToolOutput,
+};
 use crate::api::{ApiError, Client};
 use crate::config::ToolHandler;
 
@@ -37,7 +40,12 @@ pub struct Tasks {
 
 impl Tasks {
     pub fn new(client: Client, store: LocalStore, events: UnboundedSender<Action>) -> Self {
-        Tasks { client, store: Arc::new(Mutex::new(store)), events, streams: Arc::default() }
+        Tasks {
+            client,
+            store: Arc::new(Mutex::new(store)),
+            events,
+            streams: Arc::default(),
+        }
     }
 
     fn send(&self, action: Action) {
@@ -59,10 +67,18 @@ impl Tasks {
     /// external editor) are ignored here.
     pub fn spawn(&self, effect: Effect) {
         match effect {
-            Effect::SaveDraft { thread_key, text } => self.with_store(|s| s.set_draft(&thread_key, &text)),
-            Effect::SaveLastThread { assistant_id, thread_id } => {
-                self.with_store(|s| s.set_last_thread(LastThread { assistant_id, thread_id }))
+            Effect::SaveDraft { thread_key, text } => {
+                self.with_store(|s| s.set_draft(&thread_key, &text))
             }
+            Effect::SaveLastThread {
+                assistant_id,
+                thread_id,
+            } => self.with_store(|s| {
+                s.set_last_thread(LastThread {
+                    assistant_id,
+                    thread_id,
+                })
+            }),
             Effect::IndexThread(summary) => self.with_store(|s| s.index_thread(summary)),
             Effect::ForgetThread { id } => self.with_store(|s| s.forget_thread(&id)),
             Effect::CancelStream { stream_id } => self.cancel(stream_id),
@@ -83,7 +99,9 @@ impl Tasks {
     fn spawn_network(&self, effect: Effect) {
         let tasks = self.clone();
         let stream_id = match &effect {
-            Effect::Send { stream_id, .. } | Effect::OpenStream { stream_id, .. } | Effect::SubmitToolOutputs { stream_id, .. } => Some(*stream_id),
+            Effect::Send { stream_id, .. }
+            | Effect::OpenStream { stream_id, .. }
+            | Effect::SubmitToolOutputs { stream_id, .. } => Some(*stream_id),
             _ => None,
         };
         let handle = tokio::spawn(async move { tasks.run(effect).await });
@@ -104,14 +122,21 @@ impl Tasks {
             }
             Effect::LoadThreads { assistant_id } => {
                 let result = self.load_threads(&assistant_id).await;
-                self.send(Action::ThreadsLoaded { assistant_id, result });
+                self.send(Action::ThreadsLoaded {
+                    assistant_id,
+                    result,
+                });
             }
             Effect::LoadMessages { thread_id } => {
                 let result = self.load_messages(&thread_id).await;
                 self.send(Action::MessagesLoaded { thread_id, result });
             }
-            Effect::CreateAssistant(body) => self.send(Action::AssistantSaved(client.create_assistant(&body).await)),
-            Effect::UpdateAssistant { id, body } => self.send(Action::AssistantSaved(client.update_assistant(&id, &body).await)),
+            Effect::CreateAssistant(body) => {
+                self.send(Action::AssistantSaved(client.create_assistant(&body).await))
+            }
+            Effect::UpdateAssistant { id, body } => self.send(Action::AssistantSaved(
+                client.update_assistant(&id, &body).await,
+            )),
             Effect::DeleteAssistant { id } => {
                 let result = client.delete_assistant(&id).await.map(drop);
                 self.send(Action::AssistantDeleted { id, result });
@@ -123,25 +148,51 @@ impl Tasks {
             Effect::CreateThread { assistant_id } => {
                 let metadata = [(THREAD_ASSISTANT_KEY.to_owned(), assistant_id.clone())].into();
                 let result = client.create_thread(&ThreadCreate { metadata }).await;
-                self.send(Action::ThreadCreated { assistant_id, result });
+                self.send(Action::ThreadCreated {
+                    assistant_id,
+                    result,
+                });
             }
-            Effect::Send { stream_id, thread_id, assistant_id, content } => {
-                let result = client.create_message(&thread_id, &MessageCreate::user(content)).await;
+            Effect::Send {
+                stream_id,
+                thread_id,
+                assistant_id,
+                content,
+            } => {
+                let result = client
+                    .create_message(&thread_id, &MessageCreate::user(content))
+                    .await;
                 let sent = result.is_ok();
-                self.send(Action::MessageSent { thread_id: thread_id.clone(), result });
+                self.send(Action::MessageSent {
+                    thread_id: thread_id.clone(),
+                    result,
+                });
                 if sent {
-                    self.stream(stream_id, &thread_id, &assistant_id, false).await;
+                    self.stream(stream_id, &thread_id, &assistant_id, false)
+                        .await;
                 }
             }
-            Effect::OpenStream { stream_id, thread_id, assistant_id, regenerate } => {
-                self.stream(stream_id, &thread_id, &assistant_id, regenerate).await;
+            Effect::OpenStream {
+                stream_id,
+                thread_id,
+                assistant_id,
+                regenerate,
+            } => {
+                self.stream(stream_id, &thread_id, &assistant_id, regenerate)
+                    .await;
             }
-            Effect::SubmitToolOutputs { stream_id, thread_id, assistant_id, outputs } => {
+            Effect::SubmitToolOutputs {
+                stream_id,
+                thread_id,
+                assistant_id,
+                outputs,
+            } => {
                 let result = self.submit(&thread_id, &outputs).await;
                 let ok = result.is_ok();
                 self.send(Action::ToolOutputsSubmitted(result));
                 if ok {
-                    self.stream(stream_id, &thread_id, &assistant_id, false).await;
+                    self.stream(stream_id, &thread_id, &assistant_id, false)
+                        .await;
                 }
             }
             Effect::RunTool { call, handler } => self.run_tool(call, handler).await,
@@ -159,15 +210,25 @@ impl Tasks {
     /// Opens the reply stream and forwards its events until `[DONE]`, an error, or
     /// cancellation (which aborts this task and drops the connection).
     async fn stream(&self, stream_id: u64, thread_id: &str, assistant_id: &str, regenerate: bool) {
-        let mut events: EventStream = match self.client.stream(thread_id, assistant_id, regenerate).await {
+        let mut events: EventStream = match self
+            .client
+            .stream(thread_id, assistant_id, regenerate)
+            .await
+        {
             Ok(events) => events,
             Err(err) => {
-                self.send(Action::StreamEvent { stream_id, event: Err(err) });
+                self.send(Action::StreamEvent {
+                    stream_id,
+                    event: Err(err),
+                });
                 return;
             }
         };
         while let Some(event) = events.next().await {
-            let last = matches!(event, Ok(StreamEvent::Done) | Ok(StreamEvent::Error(_)) | Err(_));
+            let last = matches!(
+                event,
+                Ok(StreamEvent::Done) | Ok(StreamEvent::Error(_)) | Err(_)
+            );
             let done = matches!(event, Ok(StreamEvent::Done));
             self.send(Action::StreamEvent { stream_id, event });
             if last {
@@ -189,13 +250,20 @@ impl Tasks {
                 (format!("the tool handler failed: {err}"), true)
             }
         };
-        self.send(Action::ToolFinished { call_id: call.id, output, failed });
+        self.send(Action::ToolFinished {
+            call_id: call.id,
+            output,
+            failed,
+        });
     }
 
     async fn load_messages(&self, thread_id: &str) -> Result<Vec<Message>, ApiError> {
         let mut messages = Vec::new();
         for page in 0..MAX_MESSAGE_PAGES {
-            let batch = self.client.list_messages(thread_id, 100, page * 100).await?;
+            let batch = self
+                .client
+                .list_messages(thread_id, 100, page * 100)
+                .await?;
             messages.extend(batch.data);
             if !batch.has_more {
                 break;
@@ -207,22 +275,50 @@ impl Tasks {
     /// Lists an assistant's threads from the server, or from the local index when
     /// the server has no thread listing. Titles come from the index, or from the
     /// first user message of each thread.
-    async fn load_threads(&self, assistant_id: &str) -> Result<(Vec<ThreadSummary>, ThreadSource), ApiError> {
-        let query = ThreadQuery { limit: Some(THREAD_PAGE), offset: None, assistant_id: Some(assistant_id.to_owned()) };
+    async fn load_threads(
+        &self,
+        assistant_id: &str,
+    ) -> Result<(Vec<ThreadSummary>, ThreadSource), ApiError> {
+        let query = ThreadQuery {
+            limit: Some(THREAD_PAGE),
+            offset: None,
+            assistant_id: Some(assistant_id.to_owned()),
+        };
         let page = match self.client.list_threads(&query).await {
             Ok(page) => page,
             Err(err) if err.is_unsupported_endpoint() => {
-                tracing::info!(code = err.code(), "the server cannot list threads; using the local index");
-                let threads = self.store.lock().map(|s| s.threads_of(assistant_id)).unwrap_or_default();
+                tracing::info!(
+                    code = err.code(),
+                    "the server cannot list threads; using the local index"
+                );
+                let threads = self
+                    .store
+                    .lock()
+                    .map(|s| s.threads_of(assistant_id))
+                    .unwrap_or_default();
                 return Ok((threads, ThreadSource::LocalIndex));
             }
             Err(err) => return Err(err),
         };
         let known: HashMap<String, String> = match self.store.lock() {
-            Ok(store) => page.data.iter().filter_map(|t| store.title_of(&t.id).map(|title| (t.id.clone(), title.to_owned()))).collect(),
+            Ok(store) => page
+                .data
+                .iter()
+                .filter_map(|t| {
+                    store
+                        .title_of(&t.id)
+                        .map(|title| (t.id.clone(), title.to_owned()))
+                })
+                .collect(),
             Err(_) => HashMap::new(),
         };
-        let lookups: Vec<String> = page.data.iter().filter(|t| !known.contains_key(&t.id)).take(MAX_TITLE_LOOKUPS).map(|t| t.id.clone()).collect();
+        let lookups: Vec<String> = page
+            .data
+            .iter()
+            .filter(|t| !known.contains_key(&t.id))
+            .take(MAX_TITLE_LOOKUPS)
+            .map(|t| t.id.clone())
+            .collect();
         let found: HashMap<String, String> = stream::iter(lookups)
             .map(|id| async move {
                 let title = self.first_user_message(&id).await;
@@ -235,11 +331,23 @@ impl Tasks {
             .data
             .into_iter()
             .map(|thread| {
-                let title = known.get(&thread.id).or_else(|| found.get(&thread.id)).cloned().unwrap_or_default();
-                ThreadSummary { id: thread.id, assistant_id: assistant_id.to_owned(), title, created_at: thread.created_at }
+                let title = known
+                    .get(&thread.id)
+                    .or_else(|| found.get(&thread.id))
+                    .cloned()
+                    .unwrap_or_default();
+                ThreadSummary {
+                    id: thread.id,
+                    assistant_id: assistant_id.to_owned(),
+                    title,
+                    created_at: thread.created_at,
+                }
             })
             .collect();
-        for summary in summaries.iter().filter(|s| found.contains_key(&s.id) && !s.title.is_empty()) {
+        for summary in summaries
+            .iter()
+            .filter(|s| found.contains_key(&s.id) && !s.title.is_empty())
+        {
             self.with_store(|s| s.index_thread(summary.clone()));
         }
         Ok((summaries, ThreadSource::Server))
@@ -254,7 +362,11 @@ impl Tasks {
                 .map(|m| super::super::app::first_line(&m.content))
                 .unwrap_or_default(),
             Err(err) => {
-                tracing::debug!(thread_id, code = err.code(), "cannot read the first message of a thread");
+                tracing::debug!(
+                    thread_id,
+                    code = err.code(),
+                    "cannot read the first message of a thread"
+                );
                 String::new()
             }
         }

@@ -75,11 +75,21 @@ mod tests {
 
     #[test]
     fn rust_code_gets_colours() {
-        let lines = highlight_code("fn main() {\n    let x = 1;\n}\n", "rust", "base16-ocean.dark");
+        let lines = highlight_code(
+            "fn main() {\n    let x = 1;\n}\n",
+            "rust",
+            "base16-ocean.dark",
+        );
         assert_eq!(lines.len(), 3);
-        let colours: std::collections::HashSet<_> =
-            lines.iter().flatten().filter_map(|span| span.style.fg).collect();
-        assert!(colours.len() > 1, "expected several colours, got {colours:?}");
+        let colours: std::collections::HashSet<_> = lines
+            .iter()
+            .flatten()
+            .filter_map(|span| span.style.fg)
+            .collect();
+        assert!(
+            colours.len() > 1,
+            "expected several colours, got {colours:?}"
+        );
         let text: String = lines[1].iter().map(|span| span.content.as_ref()).collect();
         assert_eq!(text, "    let x = 1;");
     }

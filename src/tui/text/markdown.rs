@@ -35,7 +35,8 @@ impl MdLine {
 /// Renders markdown `text` (sanitised here first) into logical lines.
 pub fn render_markdown(text: &str, code_theme: &str) -> Vec<MdLine> {
     let clean = sanitize(text);
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
     let mut renderer = Renderer {
         code_theme,
         ..Renderer::default()
@@ -107,7 +108,10 @@ impl Renderer<'_> {
             Event::Rule => {
                 self.flush(false);
                 self.lines.push(MdLine {
-                    spans: vec![Span::styled("─".repeat(24), Style::new().fg(Color::DarkGray))],
+                    spans: vec![Span::styled(
+                        "─".repeat(24),
+                        Style::new().fg(Color::DarkGray),
+                    )],
                     indent: 0,
                     hard: true,
                 });
@@ -131,7 +135,10 @@ impl Renderer<'_> {
                 self.flush(false);
                 let marker = "#".repeat(heading_depth(level));
                 let style = Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD);
-                self.current.push(Span::styled(format!("{marker} "), style.add_modifier(Modifier::DIM)));
+                self.current.push(Span::styled(
+                    format!("{marker} "),
+                    style.add_modifier(Modifier::DIM),
+                ));
                 self.styles.push(style);
             }
             Tag::Paragraph => self.flush(false),
@@ -143,7 +150,9 @@ impl Renderer<'_> {
             Tag::CodeBlock(kind) => {
                 self.flush(false);
                 let language = match kind {
-                    CodeBlockKind::Fenced(tag) => tag.split([' ', ',']).next().unwrap_or("").to_owned(),
+                    CodeBlockKind::Fenced(tag) => {
+                        tag.split([' ', ',']).next().unwrap_or("").to_owned()
+                    }
                     CodeBlockKind::Indented => String::new(),
                 };
                 self.code = Some((language, String::new()));
@@ -304,7 +313,10 @@ impl Renderer<'_> {
         let mut widths = vec![0; columns];
         for row in &table.rows {
             for (index, cell) in row.iter().enumerate() {
-                let width = cell.iter().map(|span| display_width(&span.content)).sum::<usize>();
+                let width = cell
+                    .iter()
+                    .map(|span| display_width(&span.content))
+                    .sum::<usize>();
                 widths[index] = widths[index].max(width);
             }
         }
@@ -318,11 +330,19 @@ impl Renderer<'_> {
                 let used: usize = cell.iter().map(|span| display_width(&span.content)).sum();
                 let header = row_index < table.header_rows;
                 spans.extend(cell.into_iter().map(|span| {
-                    if header { span.patch_style(Style::new().add_modifier(Modifier::BOLD)) } else { span }
+                    if header {
+                        span.patch_style(Style::new().add_modifier(Modifier::BOLD))
+                    } else {
+                        span
+                    }
                 }));
                 spans.push(Span::raw(" ".repeat(widths[index].saturating_sub(used))));
             }
-            self.lines.push(MdLine { spans, indent: 0, hard: true });
+            self.lines.push(MdLine {
+                spans,
+                indent: 0,
+                hard: true,
+            });
             if row_index + 1 == table.header_rows {
                 let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
                 self.lines.push(MdLine {
@@ -374,7 +394,10 @@ mod tests {
 
     #[test]
     fn heading_and_paragraph() {
-        assert_eq!(render("# Title\n\nBody text."), vec!["# Title", "", "Body text."]);
+        assert_eq!(
+            render("# Title\n\nBody text."),
+            vec!["# Title", "", "Body text."]
+        );
     }
 
     #[test]
@@ -408,7 +431,12 @@ mod tests {
         let lines = render_markdown("```rust\nlet x = 1;\n```\n", "base16-ocean.dark");
         assert_eq!(lines.len(), 1);
         assert!(lines[0].hard);
-        assert!(lines[0].spans.iter().any(|s| matches!(s.style.fg, Some(Color::Rgb(..)))));
+        assert!(
+            lines[0]
+                .spans
+                .iter()
+                .any(|s| matches!(s.style.fg, Some(Color::Rgb(..))))
+        );
     }
 
     #[test]
@@ -424,7 +452,10 @@ mod tests {
 
     #[test]
     fn link_shows_target() {
-        assert_eq!(render("[docs](http://127.0.0.1/x)"), vec!["docs (http://127.0.0.1/x)"]);
+        assert_eq!(
+            render("[docs](http://127.0.0.1/x)"),
+            vec!["docs (http://127.0.0.1/x)"]
+        );
     }
 
     #[test]

@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn csi_clear_screen_is_removed() {
-        assert_eq!(clean("\u{1b}[2J\u{1b}[1;31mred\u{1b}[0m"), "\u{241B}\u{241B}red\u{241B}");
+        assert_eq!(
+            clean("\u{1b}[2J\u{1b}[1;31mred\u{1b}[0m"),
+            "\u{241B}\u{241B}red\u{241B}"
+        );
     }
 
     #[test]
@@ -205,7 +208,7 @@ mod tests {
     #[test]
     fn lone_escape_at_end_is_placeholder() {
         assert_eq!(clean("end\u{1b}"), "end\u{241B}");
-        assert_eq!(clean("\u{1b}[") , "\u{241B}");
+        assert_eq!(clean("\u{1b}["), "\u{241B}");
     }
 
     #[test]
@@ -248,7 +251,10 @@ mod tests {
 
     #[test]
     fn sanitize_line_joins_lines() {
-        assert_eq!(sanitize_line("name\nwith\u{1b}[2J break"), "name with\u{241B} break");
+        assert_eq!(
+            sanitize_line("name\nwith\u{1b}[2J break"),
+            "name with\u{241B} break"
+        );
     }
 
     #[test]

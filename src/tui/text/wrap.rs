@@ -50,7 +50,12 @@ pub fn wrap_md_lines(lines: &[MdLine], width: usize) -> Vec<Line<'static>> {
 /// Wraps styled spans into lines of at most `width` columns. Continuation lines start
 /// with `indent` spaces. Without `hard`, lines break after a space when one is on the
 /// line; words longer than a line are broken anywhere.
-pub fn wrap_line(spans: &[Span<'static>], width: usize, indent: usize, hard: bool) -> Vec<Line<'static>> {
+pub fn wrap_line(
+    spans: &[Span<'static>],
+    width: usize,
+    indent: usize,
+    hard: bool,
+) -> Vec<Line<'static>> {
     let width = width.max(1);
     let indent = if indent * 2 > width { 0 } else { indent };
     let total: usize = spans.iter().map(|span| span.content.width()).sum();
@@ -138,7 +143,10 @@ fn group(cells: &[Cell], spans: &[Span<'static>]) -> Vec<Span<'static>> {
     for cell in cells {
         if current_span != Some(cell.span) {
             if let Some(index) = current_span {
-                out.push(Span::styled(std::mem::take(&mut current), style_of(spans, index)));
+                out.push(Span::styled(
+                    std::mem::take(&mut current),
+                    style_of(spans, index),
+                ));
             }
             current_span = Some(cell.span);
         }
@@ -173,7 +181,10 @@ mod tests {
 
     #[test]
     fn breaks_at_spaces() {
-        assert_eq!(wrap("the quick brown fox", 10), vec!["the quick", "brown fox"]);
+        assert_eq!(
+            wrap("the quick brown fox", 10),
+            vec!["the quick", "brown fox"]
+        );
     }
 
     #[test]
