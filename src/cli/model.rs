@@ -84,3 +84,16 @@ fn print_path(path: &PathBuf) {
         eprintln!("absent: run `assisters model fetch` to download it");
     }
 }
+
+impl super::ServeArgs {
+    /// The engine settings that `assisters serve` flags carry.
+    pub fn engine_options(&self) -> crate::engine::EngineOptions {
+        crate::engine::EngineOptions {
+            script: self.script.clone(),
+            token_delay: std::time::Duration::from_millis(self.token_delay),
+            model: self.model.clone(),
+            upstream: self.upstream.clone(),
+            upstream_model: self.upstream_model.clone(),
+        }
+    }
+}

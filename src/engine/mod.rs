@@ -76,10 +76,16 @@ pub struct EngineOptions {
     pub script: Option<PathBuf>,
     /// Pause between streamed pieces of text.
     pub token_delay: Duration,
+    /// GGUF file of the gguf engine; the fetched default model when `None`.
+    pub model: Option<PathBuf>,
+    /// Base URL of the openai engine's upstream, including `/v1`.
+    pub upstream: Option<String>,
+    /// Model name the openai engine asks its upstream for.
+    pub upstream_model: Option<String>,
 }
 
 /// Names `--engine` accepts.
-pub const ENGINE_NAMES: &[&str] = &[scripted::NAME];
+pub const ENGINE_NAMES: &[&str] = &[scripted::NAME, gguf::NAME, upstream::NAME];
 
 /// An engine that could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +94,9 @@ pub enum EngineError {
     Unknown { name: String, known: String },
     #[error(transparent)]
     Script(#[from] ScriptError),
+    /// The engine's settings or files are not usable; the message says what to do.
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// Builds the engine called `name`.
@@ -100,6 +109,8 @@ pub fn build(name: &str, options: &EngineOptions) -> Result<Arc<dyn Engine>, Eng
             };
             Ok(Arc::new(scripted::Scripted::new(script, options.token_delay)))
         }
+        gguf::NAME => Ok(Arc::new(gguf::GgufEngine::from_options(options)?)),
+        upstream::NAME => Ok(Arc::new(upstream::Upstream::from_options(options)?)),
         _ => Err(EngineError::Unknown {
             name: name.to_owned(),
             known: ENGINE_NAMES.join(", "),

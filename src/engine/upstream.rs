@@ -87,6 +87,16 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// Builds the engine from `--upstream`, `--upstream-model` and the environment.
+    pub fn from_options(options: &super::EngineOptions) -> Result<Self, super::EngineError> {
+        let config = UpstreamConfig::from_env(
+            options.upstream.as_deref(),
+            options.upstream_model.as_deref(),
+        )
+        .map_err(super::EngineError::Setup)?;
+        Self::new(config).map_err(super::EngineError::Setup)
+    }
+
     /// Builds the engine and its HTTP client.
     pub fn new(config: UpstreamConfig) -> Result<Self, String> {
         let client = reqwest::Client::builder()

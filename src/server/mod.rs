@@ -182,6 +182,7 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
             let options = EngineOptions {
                 script: config.script.clone(),
                 token_delay: config.token_delay,
+                ..EngineOptions::default()
             };
             engine::build(name, &options)?
         }
@@ -251,7 +252,7 @@ pub async fn serve(args: crate::cli::ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         db_path,
         api_keys,
-        engine: EngineChoice::Named(args.engine.clone()),
+        engine: EngineChoice::Instance(engine::build(&args.engine, &args.engine_options())?),
         rate_limit: args.rate_limit,
         max_body: args.max_body,
         token_delay: Duration::from_millis(args.token_delay),

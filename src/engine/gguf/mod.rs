@@ -162,6 +162,25 @@ impl GgufEngine {
         GgufEngine { shared, path }
     }
 
+    /// Builds the engine from `--model`, or the fetched default model. A missing or
+    /// non-GGUF file is reported here, before the server starts.
+    pub fn from_options(options: &super::EngineOptions) -> Result<Self, super::EngineError> {
+        let path = match &options.model {
+            Some(path) => path.clone(),
+            None => {
+                let paths = crate::config::Paths::discover().ok_or_else(|| {
+                    super::EngineError::Setup(
+                        "no home directory, so no default model; pass --model PATH".into(),
+                    )
+                })?;
+                crate::model::default_model_path(&paths)
+            }
+        };
+        crate::model::check_model_file(&path)
+            .map_err(|err| super::EngineError::Setup(format!("{err:#}")))?;
+        Ok(Self::spawn_load(path, MAX_CONTEXT))
+    }
+
     /// Returns the model file this engine runs.
     pub fn path(&self) -> &Path {
         &self.path
