@@ -235,6 +235,7 @@ impl fmt::Display for KeyChord {
         }
         match self.code {
             KeyCode::Char(' ') => f.write_str("Space"),
+            KeyCode::Char(c) if self.modifiers.contains(KeyModifiers::CONTROL) => write!(f, "{}", c.to_ascii_uppercase()),
             KeyCode::Char(c) => write!(f, "{c}"),
             KeyCode::F(n) => write!(f, "F{n}"),
             KeyCode::Enter => f.write_str("Enter"),
@@ -284,7 +285,7 @@ fn default_bindings() -> Vec<Binding> {
             X::Global,
             KeyChord::ctrl('c'),
             C::Interrupt,
-            "quit (cancels a running reply first)",
+            "quit (stops a reply first)",
             false,
         ),
         (
@@ -327,7 +328,7 @@ fn default_bindings() -> Vec<Binding> {
             X::Global,
             KeyChord::plain(K::Esc),
             C::Cancel,
-            "stop reply / close dialog / dismiss error",
+            "stop reply, close dialog",
             false,
         ),
         (
@@ -669,16 +670,19 @@ impl Keymap {
         for context in contexts {
             let mut rows: Vec<(Command, String, &'static str)> = Vec::new();
             for binding in self.bindings.iter().filter(|b| b.context == context) {
-                match rows
-                    .iter_mut()
-                    .find(|(command, _, _)| *command == binding.command)
-                {
-                    Some(row) => row.1 = format!("{}/{}", row.1, binding.chord),
-                    None => rows.push((
-                        binding.command,
-                        binding.chord.to_string(),
-                        binding.description,
-                    )),
+                // Movement keys share one row: `k ↑ j ↓ PgUp PgDn  move`.
+                let moves = matches!(
+                    binding.command,
+                    Command::Up | Command::Down | Command::PageUp | Command::PageDown
+                );
+                let (group, description, joiner) = if moves {
+                    (Command::Up, "move", " ")
+                } else {
+                    (binding.command, binding.description, "/")
+                };
+                match rows.iter_mut().find(|(command, _, _)| *command == group) {
+                    Some(row) => row.1 = format!("{}{joiner}{}", row.1, binding.chord),
+                    None => rows.push((group, binding.chord.to_string(), description)),
                 }
             }
             let rows = rows
@@ -780,7 +784,7 @@ mod tests {
             .find(|(title, _)| *title == "History")
             .map(|(_, rows)| rows.clone())
             .unwrap_or_default();
-        assert!(history.iter().any(|(keys, _)| keys == "k/↑"), "{history:?}");
+        assert!(history.iter().any(|(keys, d)| *d == "move" && keys == "k ↑ j ↓ PgUp PgDn"), "{history:?}");
         let names: Vec<&str> = NAMES.iter().map(|(_, n)| *n).collect();
         for (command, name) in NAMES {
             assert_eq!(Command::from_name(name), Some(command));

@@ -7,7 +7,7 @@ mod composer;
 mod editor;
 mod lists;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::super::app::App;
 use super::{centered, title_style};
@@ -24,12 +24,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         )));
         for (keys, description) in rows {
             lines.push(Line::from(vec![
-                Span::styled(format!("  {keys:<18}"), key_style),
+                Span::styled(format!(" {keys:<14} "), key_style),
                 Span::raw(description),
             ]));
         }
     }
-    let popup = centered(area, 72, area.height.saturating_sub(2));
+    let popup = centered(area, 110, area.height);
     let block = Block::default()
         .borders(Borders::ALL)
         .border_style(title_style(app))
@@ -37,20 +37,14 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     frame.render_widget(Clear, popup);
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
-    // Two columns when the list is taller than the popup.
-    let half = lines.len().div_ceil(2);
-    if lines.len() > usize::from(inner.height) && inner.width >= 60 {
-        let right_lines = lines.split_off(half);
-        let left = Rect::new(inner.x, inner.y, inner.width / 2, inner.height);
-        let right = Rect::new(
-            inner.x + inner.width / 2,
-            inner.y,
-            inner.width - inner.width / 2,
-            inner.height,
-        );
-        frame.render_widget(Paragraph::new(lines), left);
-        frame.render_widget(Paragraph::new(right_lines), right);
-    } else {
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    // As many columns as the list needs to fit the popup's height.
+    let rows = usize::from(inner.height).max(1);
+    let columns = lines.len().div_ceil(rows).clamp(1, 3);
+    let per_column = lines.len().div_ceil(columns).max(1);
+    let width = inner.width / u16::try_from(columns).unwrap_or(1);
+    for (index, chunk) in lines.chunks(per_column).enumerate() {
+        let x = inner.x + width * u16::try_from(index).unwrap_or(0);
+        let column = Rect::new(x, inner.y, width, inner.height);
+        frame.render_widget(Paragraph::new(chunk.to_vec()), column);
     }
 }
