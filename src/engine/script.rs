@@ -186,14 +186,18 @@ impl Script {
 fn check_rule(number: usize, raw: RawRule) -> Result<Rule, String> {
     let matcher = match (raw.pattern, raw.contains) {
         (Some(_), Some(_)) => {
-            return Err(format!("rule {number} sets both pattern and contains; keep one"));
+            return Err(format!(
+                "rule {number} sets both pattern and contains; keep one"
+            ));
         }
         (Some(pattern), None) => Matcher::Pattern(
             Regex::new(&pattern)
                 .map_err(|err| format!("rule {number} has an invalid pattern: {err}"))?,
         ),
         (None, Some(needle)) if needle.is_empty() => {
-            return Err(format!("rule {number} has an empty contains; remove it to match everything"));
+            return Err(format!(
+                "rule {number} has an empty contains; remove it to match everything"
+            ));
         }
         (None, Some(needle)) => Matcher::Contains(needle.to_lowercase()),
         (None, None) => Matcher::Any,

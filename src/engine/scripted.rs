@@ -76,7 +76,10 @@ impl Scripted {
     }
 
     fn after_tools_text(&self, user: &str, assistant: &str, calls: &[ToolCallRecord]) -> String {
-        let template = self.script.find(user).and_then(|rule| rule.after_tools.as_ref());
+        let template = self
+            .script
+            .find(user)
+            .and_then(|rule| rule.after_tools.as_ref());
         if let Some(template) = template {
             let tools = calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>();
             let outputs = calls
@@ -175,8 +178,10 @@ fn finished_tool_calls(messages: &[Message]) -> Option<&[ToolCallRecord]> {
     let done = |c: &ToolCallRecord| {
         c.output.is_some() && matches!(c.status, ToolCallStatus::Completed | ToolCallStatus::Failed)
     };
-    (last.role == Role::Assistant && !last.tool_calls.is_empty() && last.tool_calls.iter().all(done))
-        .then_some(last.tool_calls.as_slice())
+    (last.role == Role::Assistant
+        && !last.tool_calls.is_empty()
+        && last.tool_calls.iter().all(done))
+    .then_some(last.tool_calls.as_slice())
 }
 
 /// Builds an arguments object from the `key=value` pairs of a message. Values are
@@ -187,7 +192,9 @@ pub fn key_value_arguments(message: &str) -> Value {
     while let Some(eq) = rest.find('=') {
         let key_start = rest[..eq]
             .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .map_or(0, |i| i + rest[i..].chars().next().map_or(1, char::len_utf8));
+            .map_or(0, |i| {
+                i + rest[i..].chars().next().map_or(1, char::len_utf8)
+            });
         let key = &rest[key_start..eq];
         let after = &rest[eq + 1..];
         let (value, consumed) = match after.strip_prefix('"') {

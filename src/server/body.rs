@@ -49,13 +49,18 @@ impl FromRequest<AppState> for JsonBody {
     }
 }
 
-async fn read_limited(body: Body, limit: usize, declared: Option<u64>) -> Result<Vec<u8>, ApiFailure> {
+async fn read_limited(
+    body: Body,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Vec<u8>, ApiFailure> {
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
     let mut over = declared.is_some_and(|length| length > limit as u64);
     let mut drained = 0usize;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|err| ApiFailure::malformed(format!("cannot read the body: {err}")))?;
+        let chunk =
+            chunk.map_err(|err| ApiFailure::malformed(format!("cannot read the body: {err}")))?;
         if over {
             drained += chunk.len();
             if drained > DRAIN_AFTER_LIMIT {
@@ -104,7 +109,10 @@ impl Fields {
         match self.map.keys().find(|key| !allowed.contains(&key.as_str())) {
             Some(key) => Err(ApiFailure::invalid(
                 key,
-                format!("unknown field {key:?}; expected one of: {}", allowed.join(", ")),
+                format!(
+                    "unknown field {key:?}; expected one of: {}",
+                    allowed.join(", ")
+                ),
             )),
             None => Ok(()),
         }
@@ -117,7 +125,9 @@ impl Fields {
 
     /// Removes a string field of at most `max` characters.
     pub fn string(&mut self, key: &str, max: usize) -> Result<Option<String>, ApiFailure> {
-        self.take(key).map(|value| checked_string(key, value, max)).transpose()
+        self.take(key)
+            .map(|value| checked_string(key, value, max))
+            .transpose()
     }
 
     /// Removes a required string field of 1 to `max` characters.
@@ -205,26 +215,43 @@ mod tests {
     use super::*;
 
     fn query(pairs: &[(&str, &str)]) -> Query {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn page_defaults_and_bounds() {
         assert_eq!(
             PageRequest::from_query(&query(&[])),
-            Ok(PageRequest { limit: 20, offset: 0 })
+            Ok(PageRequest {
+                limit: 20,
+                offset: 0
+            })
         );
         assert_eq!(
             PageRequest::from_query(&query(&[("limit", "100"), ("offset", "7")])),
-            Ok(PageRequest { limit: 100, offset: 7 })
+            Ok(PageRequest {
+                limit: 100,
+                offset: 7
+            })
         );
         for bad in ["0", "101", "-1", "abc", "1.5", ""] {
             let err = PageRequest::from_query(&query(&[("limit", bad)])).err();
-            assert_eq!(err.and_then(|e| e.body.param), Some("limit".into()), "limit={bad}");
+            assert_eq!(
+                err.and_then(|e| e.body.param),
+                Some("limit".into()),
+                "limit={bad}"
+            );
         }
         for bad in ["-1", "x", "99999999999999999999"] {
             let err = PageRequest::from_query(&query(&[("offset", bad)])).err();
-            assert_eq!(err.and_then(|e| e.body.param), Some("offset".into()), "offset={bad}");
+            assert_eq!(
+                err.and_then(|e| e.body.param),
+                Some("offset".into()),
+                "offset={bad}"
+            );
         }
     }
 
@@ -241,6 +268,9 @@ mod tests {
         assert!(fields.string("model", 2).is_err());
         assert_eq!(fields.string("none", 2).ok(), Some(None));
         let missing = fields.required_string("instructions", 5).err();
-        assert_eq!(missing.map(|e| e.body.message), Some("instructions is required".into()));
+        assert_eq!(
+            missing.map(|e| e.body.message),
+            Some("instructions is required".into())
+        );
     }
 }

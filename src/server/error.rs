@@ -42,12 +42,24 @@ impl ApiFailure {
 
     /// 400 about the body field or query parameter `param`.
     pub fn invalid(param: &str, message: impl Into<String>) -> ApiFailure {
-        ApiFailure::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, VALIDATION, message, Some(param))
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            VALIDATION,
+            message,
+            Some(param),
+        )
     }
 
     /// 400 about the request as a whole, such as malformed JSON.
     pub fn malformed(message: impl Into<String>) -> ApiFailure {
-        ApiFailure::new(StatusCode::BAD_REQUEST, INVALID_REQUEST, VALIDATION, message, None)
+        ApiFailure::new(
+            StatusCode::BAD_REQUEST,
+            INVALID_REQUEST,
+            VALIDATION,
+            message,
+            None,
+        )
     }
 
     /// 404 for an unknown `what` (such as "assistant") with `id`; `param` names the
@@ -143,7 +155,10 @@ impl IntoResponse for ApiFailure {
         let body = serde_json::to_string(&envelope).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

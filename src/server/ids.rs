@@ -13,7 +13,9 @@ pub fn new_id(prefix: &str) -> String {
     let mut id = String::with_capacity(prefix.len() + ID_LENGTH);
     id.push_str(prefix);
     for _ in 0..ID_LENGTH {
-        id.push(char::from(ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())]));
+        id.push(char::from(
+            ID_ALPHABET[rng.random_range(0..ID_ALPHABET.len())],
+        ));
     }
     id
 }

@@ -107,7 +107,9 @@ impl RateLimiter {
             window.started = now;
             window.count = 0;
         }
-        let left = self.window.saturating_sub(now.saturating_duration_since(window.started));
+        let left = self
+            .window
+            .saturating_sub(now.saturating_duration_since(window.started));
         let reset_secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
         let quota = |count: u32| Quota {
             limit: self.limit,
@@ -154,7 +156,8 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     };
     match state.limiter.check(key, Instant::now()) {
         Decision::Limited(quota) => {
-            let mut response = ApiFailure::rate_limited(quota.limit, quota.reset_secs).into_response();
+            let mut response =
+                ApiFailure::rate_limited(quota.limit, quota.reset_secs).into_response();
             add_quota_headers(response.headers_mut(), quota);
             response
         }
@@ -195,7 +198,11 @@ mod tests {
         let later = start + Duration::from_millis(20_500);
         assert_eq!(
             limiter.check(0, later),
-            Decision::Limited(Quota { limit: 3, remaining: 0, reset_secs: 40 })
+            Decision::Limited(Quota {
+                limit: 3,
+                remaining: 0,
+                reset_secs: 40
+            })
         );
     }
 
@@ -216,12 +223,20 @@ mod tests {
         let near_end = start + Duration::from_millis(59_999);
         assert_eq!(
             limiter.check(0, near_end),
-            Decision::Limited(Quota { limit: 1, remaining: 0, reset_secs: 1 })
+            Decision::Limited(Quota {
+                limit: 1,
+                remaining: 0,
+                reset_secs: 1
+            })
         );
         let next = start + WINDOW;
         assert_eq!(
             limiter.check(0, next),
-            Decision::Allowed(Quota { limit: 1, remaining: 0, reset_secs: 60 })
+            Decision::Allowed(Quota {
+                limit: 1,
+                remaining: 0,
+                reset_secs: 60
+            })
         );
     }
 }

@@ -101,7 +101,11 @@ fn failure_for(status: StatusCode, detail: String) -> ApiFailure {
             None,
         ),
         status if status.is_client_error() => {
-            let message = if detail.is_empty() { "invalid request".to_owned() } else { detail };
+            let message = if detail.is_empty() {
+                "invalid request".to_owned()
+            } else {
+                detail
+            };
             let mut failure = ApiFailure::malformed(message);
             failure.status = status;
             failure.body.kind = VALIDATION.to_owned();

@@ -85,7 +85,10 @@ impl fmt::Debug for ServerConfig {
         f.debug_struct("ServerConfig")
             .field("listen", &self.listen)
             .field("db_path", &self.db_path)
-            .field("api_keys", &format_args!("[{} redacted]", self.api_keys.len()))
+            .field(
+                "api_keys",
+                &format_args!("[{} redacted]", self.api_keys.len()),
+            )
             .field("engine", &self.engine)
             .field("rate_limit", &self.rate_limit)
             .field("max_body", &self.max_body)
@@ -125,7 +128,9 @@ pub struct RunningServer {
 
 impl fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RunningServer").field("addr", &self.addr).finish()
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -143,7 +148,10 @@ impl RunningServer {
         self.shutdown.cancel();
         let served = tokio::time::timeout(SHUTDOWN_GRACE, self.server).await;
         self.tracker.close();
-        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!("runs still going after the shutdown grace period");
         }
         match served {

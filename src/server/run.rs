@@ -68,7 +68,11 @@ pub async fn prepare(
                 return Ok(Err(ApiFailure::not_found("thread", &thread_id, None)));
             };
             let Some(assistant) = store::get_assistant(conn, &assistant_id)? else {
-                return Ok(Err(ApiFailure::not_found("assistant", &assistant_id, Some("assistant_id"))));
+                return Ok(Err(ApiFailure::not_found(
+                    "assistant",
+                    &assistant_id,
+                    Some("assistant_id"),
+                )));
             };
             let messages = store::thread_messages(conn, &thread_id)?;
             let tx = conn.transaction()?;
@@ -118,7 +122,11 @@ fn plan_turn(
                 )));
             }
             messages.retain(|m| m.id != reply.id);
-            Ok(Ok(Turn { assistant, reply, history: messages }))
+            Ok(Ok(Turn {
+                assistant,
+                reply,
+                history: messages,
+            }))
         }
         Some(reply) if !regenerate => Ok(Err(ApiFailure::conflict(
             "reply_exists",
@@ -143,7 +151,11 @@ fn plan_turn(
                 tool_calls: Vec::new(),
                 status: MessageStatus::Incomplete,
             };
-            Ok(Ok(Turn { assistant, reply, history: messages }))
+            Ok(Ok(Turn {
+                assistant,
+                reply,
+                history: messages,
+            }))
         }
     }
 }
@@ -193,7 +205,12 @@ impl Run {
         self.finish(reply, outcome).await
     }
 
-    async fn rounds(&self, assistant: &Assistant, reply: &mut Message, history: Vec<Message>) -> Outcome {
+    async fn rounds(
+        &self,
+        assistant: &Assistant,
+        reply: &mut Message,
+        history: Vec<Message>,
+    ) -> Outcome {
         for _ in 0..MAX_ROUNDS {
             let mut messages = history.clone();
             if !reply.tool_calls.is_empty() {
@@ -310,18 +327,28 @@ impl Run {
     }
 
     async fn send(&self, event: StreamEvent) -> Result<(), Outcome> {
-        self.sender.send(event).await.map_err(|_| Outcome::Cancelled)
+        self.sender
+            .send(event)
+            .await
+            .map_err(|_| Outcome::Cancelled)
     }
 
     /// Saves the reply, then sends the closing event and `[DONE]`.
     async fn finish(self, reply: Message, outcome: Outcome) -> Finished {
         let saved = reply.clone();
-        let result = self.state.db.call(move |conn| store::save_message(conn, &saved)).await;
+        let result = self
+            .state
+            .db
+            .call(move |conn| store::save_message(conn, &saved))
+            .await;
         tracing::info!(message_id = %reply.id, outcome = ?outcome, "run finished");
         let last = match (&result, &outcome) {
             (Err(err), _) => {
                 tracing::error!(error = %err, message_id = %reply.id, "cannot save the reply");
-                Some(error_event("server_error", "the server could not save the reply"))
+                Some(error_event(
+                    "server_error",
+                    "the server could not save the reply",
+                ))
             }
             (Ok(()), Outcome::Completed) => Some(StreamEvent::Final(reply.clone())),
             (Ok(()), Outcome::RequiresAction) => Some(StreamEvent::RequiresAction {

@@ -51,7 +51,10 @@ pub struct AssistantInput {
 }
 
 /// Checks an assistant body; `require_name` for create.
-pub fn assistant_input(mut fields: Fields, require_name: bool) -> Result<AssistantInput, ApiFailure> {
+pub fn assistant_input(
+    mut fields: Fields,
+    require_name: bool,
+) -> Result<AssistantInput, ApiFailure> {
     fields.reject_unknown(ASSISTANT_FIELDS)?;
     let name = if require_name {
         Some(fields.required_string("name", MAX_NAME)?)
@@ -137,7 +140,10 @@ fn function_tool(param: &str, value: Value) -> Result<FunctionTool, ApiFailure> 
         .reject_unknown(&["type", "name", "description", "parameters"])
         .map_err(|err| prefixed(param, err))?;
     let kind_param = format!("{param}.type");
-    match fields.string("type", 16).map_err(|err| prefixed(param, err))? {
+    match fields
+        .string("type", 16)
+        .map_err(|err| prefixed(param, err))?
+    {
         None => {}
         Some(kind) if kind == "function" => {}
         Some(kind) => {
@@ -151,7 +157,9 @@ fn function_tool(param: &str, value: Value) -> Result<FunctionTool, ApiFailure> 
     let name = fields
         .required_string("name", MAX_TOOL_NAME)
         .map_err(|err| prefixed(param, err))?;
-    let valid_name = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let valid_name = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid_name || BUILTIN_TOOLS.contains(&name.as_str()) {
         return Err(ApiFailure::invalid(
             &name_param,
@@ -181,7 +189,10 @@ fn schema(param: &str, value: Value) -> Result<Value, ApiFailure> {
     if !value.is_object() {
         return Err(ApiFailure::invalid(
             param,
-            format!("{param} must be a JSON Schema object, not {}", json_type(&value)),
+            format!(
+                "{param} must be a JSON Schema object, not {}",
+                json_type(&value)
+            ),
         ));
     }
     let size = value.to_string().len();
@@ -215,7 +226,12 @@ fn settings(value: Value) -> Result<Settings, ApiFailure> {
     })
 }
 
-fn number(fields: &mut Fields, param: &str, key: &str, max: f64) -> Result<Option<f64>, ApiFailure> {
+fn number(
+    fields: &mut Fields,
+    param: &str,
+    key: &str,
+    max: f64,
+) -> Result<Option<f64>, ApiFailure> {
     let Some(value) = fields.take(key) else {
         return Ok(None);
     };
@@ -257,13 +273,19 @@ pub fn metadata(value: Value) -> Result<BTreeMap<String, String>, ApiFailure> {
     let Value::Object(map) = value else {
         return Err(ApiFailure::invalid(
             "metadata",
-            format!("metadata must be an object of strings, not {}", json_type(&value)),
+            format!(
+                "metadata must be an object of strings, not {}",
+                json_type(&value)
+            ),
         ));
     };
     if map.len() > MAX_METADATA_ENTRIES {
         return Err(ApiFailure::invalid(
             "metadata",
-            format!("metadata has {} entries; the maximum is {MAX_METADATA_ENTRIES}", map.len()),
+            format!(
+                "metadata has {} entries; the maximum is {MAX_METADATA_ENTRIES}",
+                map.len()
+            ),
         ));
     }
     let mut checked = BTreeMap::new();
@@ -335,7 +357,9 @@ fn attachments(value: Value) -> Result<Vec<Attachment>, ApiFailure> {
         fields
             .reject_unknown(&["type", "file_id"])
             .map_err(|err| prefixed(&param, err))?;
-        if let Some(kind) = fields.string("type", 16).map_err(|err| prefixed(&param, err))?
+        if let Some(kind) = fields
+            .string("type", 16)
+            .map_err(|err| prefixed(&param, err))?
             && kind != "file"
         {
             return Err(ApiFailure::invalid(
@@ -346,7 +370,12 @@ fn attachments(value: Value) -> Result<Vec<Attachment>, ApiFailure> {
         let id_param = format!("{param}.file_id");
         let file_id = match fields.take("file_id") {
             Some(value) => file_id(&id_param, value)?,
-            None => return Err(ApiFailure::invalid(&id_param, format!("{id_param} is required"))),
+            None => {
+                return Err(ApiFailure::invalid(
+                    &id_param,
+                    format!("{id_param} is required"),
+                ));
+            }
         };
         attachments.push(Attachment {
             kind: "file".to_owned(),

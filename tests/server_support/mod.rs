@@ -154,7 +154,10 @@ impl TestServer {
     /// Posts a user message and returns its id.
     pub async fn user_message(&self, thread: &str, content: &str) -> String {
         let reply = self
-            .post(&format!("/threads/{thread}/messages"), json!({"content": content}))
+            .post(
+                &format!("/threads/{thread}/messages"),
+                json!({"content": content}),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
         reply.body["id"].as_str().unwrap_or_default().to_owned()
@@ -189,7 +192,9 @@ impl TestServer {
     }
 
     pub async fn messages(&self, thread: &str) -> Vec<Value> {
-        let reply = self.get(&format!("/threads/{thread}/messages?limit=100")).await;
+        let reply = self
+            .get(&format!("/threads/{thread}/messages?limit=100"))
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         reply.body["data"].as_array().cloned().unwrap_or_default()
     }
@@ -198,7 +203,10 @@ impl TestServer {
 /// Returns the payloads of the `data:` lines of an SSE body.
 pub fn data_lines(text: &str) -> Vec<String> {
     text.lines()
-        .filter_map(|line| line.strip_prefix("data: ").or_else(|| line.strip_prefix("data:")))
+        .filter_map(|line| {
+            line.strip_prefix("data: ")
+                .or_else(|| line.strip_prefix("data:"))
+        })
         .map(str::to_owned)
         .collect()
 }

@@ -84,12 +84,18 @@ fn fallback_quotes_message() {
         vec![message(Role::User, "first line\nsecond {tool} line")],
     ));
     let text = text_of(&events);
-    assert!(text.contains("> first line\n> second {tool} line"), "{text}");
+    assert!(
+        text.contains("> first line\n> second {tool} line"),
+        "{text}"
+    );
 }
 
 #[test]
 fn code_request_gets_fenced_block() {
-    let events = builtin_engine().plan(&request(vec![], vec![message(Role::User, "show me some code")]));
+    let events = builtin_engine().plan(&request(
+        vec![],
+        vec![message(Role::User, "show me some code")],
+    ));
     assert!(text_of(&events).contains("```rust\n"));
 }
 
@@ -97,7 +103,10 @@ fn code_request_gets_fenced_block() {
 fn named_function_tool_is_called_with_pairs() {
     let events = builtin_engine().plan(&request(
         vec![function("lookup_user"), function("other")],
-        vec![message(Role::User, "please lookup_user user_id=u42 name=\"Ada L\"")],
+        vec![message(
+            Role::User,
+            "please lookup_user user_id=u42 name=\"Ada L\"",
+        )],
     ));
     assert_eq!(
         events,
@@ -132,7 +141,11 @@ fn tool_name_must_be_whole_word() {
         vec![function("time")],
         vec![message(Role::User, "what a sometimes odd timeline")],
     ));
-    assert!(!events.iter().any(|e| matches!(e, EngineEvent::ToolCall { .. })));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::ToolCall { .. }))
+    );
 }
 
 #[test]
@@ -149,8 +162,15 @@ fn reply_after_output_quotes_it() {
         vec![function("lookup_user")],
         vec![message(Role::User, "lookup_user"), reply],
     ));
-    assert_eq!(text_of(&events), "The lookup_user tool returned: {\"name\":\"Ada\"}");
-    assert!(!events.iter().any(|e| matches!(e, EngineEvent::ToolCall { .. })));
+    assert_eq!(
+        text_of(&events),
+        "The lookup_user tool returned: {\"name\":\"Ada\"}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, EngineEvent::ToolCall { .. }))
+    );
 }
 
 #[test]
@@ -193,7 +213,10 @@ reply = "a number"
     let events = engine.plan(&request(vec![], vec![message(Role::User, "123")]));
     assert_eq!(text_of(&events), "a number");
     let events = engine.plan(&request(vec![], vec![message(Role::User, "abc")]));
-    assert_eq!(text_of(&events), "No rule of the reply script matches this message.");
+    assert_eq!(
+        text_of(&events),
+        "No rule of the reply script matches this message."
+    );
     Ok(())
 }
 
@@ -211,9 +234,18 @@ fn json_scripts_parse() -> Result<(), ScriptError> {
 #[test]
 fn invalid_scripts_name_file_and_problem() {
     let cases = [
-        ("[[rules]]\npattern = '('\nreply = 'x'\n", "rule 1 has an invalid pattern"),
-        ("[[rules]]\npattern = 'a'\ncontains = 'b'\nreply = 'x'\n", "rule 1 sets both"),
-        ("[[rules]]\ncontains = 'b'\n", "rule 1 has neither reply nor tool_calls"),
+        (
+            "[[rules]]\npattern = '('\nreply = 'x'\n",
+            "rule 1 has an invalid pattern",
+        ),
+        (
+            "[[rules]]\npattern = 'a'\ncontains = 'b'\nreply = 'x'\n",
+            "rule 1 sets both",
+        ),
+        (
+            "[[rules]]\ncontains = 'b'\n",
+            "rule 1 has neither reply nor tool_calls",
+        ),
         ("[[rules]]\nreply = 'x'\ncolour = 'red'\n", "colour"),
         ("rules = 3\n", "invalid type"),
     ];
@@ -233,7 +265,10 @@ fn missing_script_file_is_reported() {
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
-    assert!(err.contains("cannot read script file /nonexistent/script.toml"), "{err}");
+    assert!(
+        err.contains("cannot read script file /nonexistent/script.toml"),
+        "{err}"
+    );
 }
 
 #[test]

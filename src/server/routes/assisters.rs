@@ -90,7 +90,10 @@ async fn load(state: &AppState, id: String) -> ApiResult<Assistant> {
         .ok_or_else(|| ApiFailure::not_found("assistant", &id, None))
 }
 
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Assistant>> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Assistant>> {
     Ok(Json(load(&state, id).await?))
 }
 
@@ -114,7 +117,10 @@ pub async fn update(
     Ok(Json(assistant))
 }
 
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Deleted>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Deleted>> {
     let lookup = id.clone();
     let deleted = state
         .db

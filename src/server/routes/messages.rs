@@ -31,7 +31,12 @@ pub async fn create(
     // Hold the thread for the whole request when a reply follows, so no other run
     // can slip in between the user message and its reply.
     let guard = match &input.assistant_id {
-        Some(_) => Some(state.runs.try_begin(&thread_id).ok_or_else(|| busy(&thread_id))?),
+        Some(_) => Some(
+            state
+                .runs
+                .try_begin(&thread_id)
+                .ok_or_else(|| busy(&thread_id))?,
+        ),
         None if state.runs.is_active(&thread_id) => return Err(busy(&thread_id)),
         None => None,
     };
@@ -57,7 +62,11 @@ pub async fn create(
             if let Some(id) = &assistant_id
                 && store::get_assistant(conn, id)?.is_none()
             {
-                return Ok(Err(ApiFailure::not_found("assistant", id, Some("assistant_id"))));
+                return Ok(Err(ApiFailure::not_found(
+                    "assistant",
+                    id,
+                    Some("assistant_id"),
+                )));
             }
             store::insert_message(conn, &saved)?;
             Ok(Ok(()))
@@ -74,7 +83,9 @@ pub async fn create(
         ApiFailure::internal()
     })?;
     match finished.outcome {
-        Outcome::Completed | Outcome::RequiresAction => Ok((StatusCode::OK, Json(finished.message))),
+        Outcome::Completed | Outcome::RequiresAction => {
+            Ok((StatusCode::OK, Json(finished.message)))
+        }
         Outcome::Shutdown => Err(ApiFailure::shutting_down()),
         Outcome::Failed(message) => Err(ApiFailure::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -124,11 +135,24 @@ pub async fn tool_output(
             if store::get_thread(conn, &thread_id)?.is_none() {
                 return Ok(Err(ApiFailure::not_found("thread", &thread_id, None)));
             }
-            let Some(mut message) = store::find_tool_call_message(conn, &thread_id, &call_id)? else {
-                return Ok(Err(ApiFailure::not_found("tool call", &call_id, Some("tool_call_id"))));
+            let Some(mut message) = store::find_tool_call_message(conn, &thread_id, &call_id)?
+            else {
+                return Ok(Err(ApiFailure::not_found(
+                    "tool call",
+                    &call_id,
+                    Some("tool_call_id"),
+                )));
             };
-            let Some(call) = message.tool_calls.iter_mut().find(|call| call.id == call_id) else {
-                return Ok(Err(ApiFailure::not_found("tool call", &call_id, Some("tool_call_id"))));
+            let Some(call) = message
+                .tool_calls
+                .iter_mut()
+                .find(|call| call.id == call_id)
+            else {
+                return Ok(Err(ApiFailure::not_found(
+                    "tool call",
+                    &call_id,
+                    Some("tool_call_id"),
+                )));
             };
             if call.output.is_some() {
                 return Ok(Err(ApiFailure::conflict(

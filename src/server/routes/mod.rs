@@ -18,7 +18,10 @@ use super::state::AppState;
 /// bodies, panic recovery and request logging (outermost).
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/v1/assisters", post(assisters::create).get(assisters::list))
+        .route(
+            "/v1/assisters",
+            post(assisters::create).get(assisters::list),
+        )
         .route(
             "/v1/assisters/{id}",
             get(assisters::show)
@@ -26,7 +29,10 @@ pub fn router(state: AppState) -> Router {
                 .delete(assisters::delete),
         )
         .route("/v1/threads", post(threads::create).get(threads::list))
-        .route("/v1/threads/{id}", get(threads::show).delete(threads::delete))
+        .route(
+            "/v1/threads/{id}",
+            get(threads::show).delete(threads::delete),
+        )
         .route(
             "/v1/threads/{id}/messages",
             post(messages::create).get(messages::list),

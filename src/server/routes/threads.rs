@@ -64,7 +64,10 @@ pub async fn list(
     }))
 }
 
-pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Thread>> {
+pub async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Thread>> {
     let lookup = id.clone();
     state
         .db
@@ -74,7 +77,10 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiR
         .ok_or_else(|| ApiFailure::not_found("thread", &id, None))
 }
 
-pub async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Deleted>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Deleted>> {
     if state.runs.is_active(&id) {
         return Err(ApiFailure::conflict(
             "run_in_progress",

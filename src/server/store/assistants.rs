@@ -57,7 +57,9 @@ impl AssistantRow {
 /// Inserts a new assistant.
 pub fn insert_assistant(conn: &Connection, assistant: &Assistant) -> Result<(), StoreError> {
     conn.execute(
-        &format!("INSERT INTO assistants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        &format!(
+            "INSERT INTO assistants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
         params![
             assistant.id,
             assistant.name,

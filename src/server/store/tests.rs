@@ -75,7 +75,10 @@ fn assistant_round_trips() -> Result<(), StoreError> {
         let mut changed = original;
         changed.name = "renamed".into();
         assert!(update_assistant(conn, &changed)?);
-        assert_eq!(get_assistant(conn, "asst_a")?.map(|a| a.name), Some("renamed".into()));
+        assert_eq!(
+            get_assistant(conn, "asst_a")?.map(|a| a.name),
+            Some("renamed".into())
+        );
 
         assert!(delete_assistant(conn, "asst_a")?);
         assert!(!delete_assistant(conn, "asst_a")?);
@@ -120,7 +123,10 @@ fn threads_filter_on_metadata_assistant() -> Result<(), StoreError> {
         assert_eq!(total, 2);
         let ids: Vec<_> = tagged.iter().map(|t| t.id.as_str()).collect();
         assert_eq!(ids, ["thread_3", "thread_1"]);
-        assert_eq!(get_thread(conn, "thread_1")?, Some(thread("thread_1", Some("asst_a"))));
+        assert_eq!(
+            get_thread(conn, "thread_1")?,
+            Some(thread("thread_1", Some("asst_a")))
+        );
         Ok(())
     })
 }
@@ -163,7 +169,10 @@ fn tool_calls_survive_and_can_be_found() -> Result<(), StoreError> {
         let found = find_tool_call_message(conn, "thread_1", "call_1")?;
         assert_eq!(found.map(|m| m.id), Some("msg_r".into()));
         assert_eq!(find_tool_call_message(conn, "thread_1", "call_2")?, None);
-        assert_eq!(find_tool_call_message(conn, "thread_other", "call_1")?, None);
+        assert_eq!(
+            find_tool_call_message(conn, "thread_other", "call_1")?,
+            None
+        );
 
         reply.tool_calls[0].output = Some("done".into());
         reply.tool_calls[0].status = ToolCallStatus::Completed;
@@ -210,7 +219,10 @@ fn newer_schema_is_rejected() -> Result<(), StoreError> {
         let conn = rusqlite::Connection::open(&path)?;
         conn.pragma_update(None, "user_version", current_version() + 1)?;
     }
-    let err = Store::open(&path).err().map(|err| err.to_string()).unwrap_or_default();
+    let err = Store::open(&path)
+        .err()
+        .map(|err| err.to_string())
+        .unwrap_or_default();
     assert!(err.contains("newer"), "{err}");
     Ok(())
 }
