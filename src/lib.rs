@@ -7,17 +7,43 @@ pub mod config;
 pub mod engine;
 pub mod model;
 pub mod server;
+pub mod tools;
 pub mod tui;
 
 use std::process::ExitCode;
 
+use cli::Command;
+use cli::error::EXIT_USAGE;
+
 /// Runs the parsed command line and returns the process exit code: 0 on success,
 /// 1 on an API or transport error, 2 on a usage error.
 pub fn run(cli: cli::Cli) -> ExitCode {
-    if let Some(cli::Command::Model(command)) = &cli.command {
+    let cli::Cli { global, command } = cli;
+    if let Some(Command::Model(command)) = &command {
         return cli::model::run(command);
     }
-    let _ = cli;
-    // TODO: dispatch to the server, the scripting subcommands and the TUI.
-    ExitCode::SUCCESS
+    let paths = config::Paths::discover();
+    let is_server = matches!(command, Some(Command::Serve(_)));
+    let _log = cli::logging::init(paths.as_ref(), is_server);
+    let result = match command {
+        Some(Command::Serve(args)) => cli::dispatch::serve(args),
+        _ if global.local => {
+            // TODO: start a server in this process on a loopback port and talk to it.
+            eprintln!(
+                "error: --local is not available yet; run `assisters serve` and pass \
+                 --base-url http://127.0.0.1:8080/v1"
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+        None => cli::dispatch::tui(&global, paths),
+        Some(command) => cli::dispatch::subcommand(command, &global, paths.as_ref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(code = err.code(), "command failed");
+            eprintln!("{}", err.report());
+            err.exit_code()
+        }
+    }
 }

@@ -5,7 +5,15 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod assistants;
+pub mod chat;
+pub mod dispatch;
+pub mod error;
+pub mod logging;
 pub mod model;
+pub mod output;
+pub mod setup;
+pub mod threads;
 
 /// A full-screen terminal chat client for the Assisters API, and a local server that
 /// implements the same API.

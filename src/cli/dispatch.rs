@@ -1,0 +1,80 @@
+//! Runs the chosen subcommand: the server, the TUI or a scripting subcommand.
+
+use crate::api::Client;
+use crate::config::Paths;
+
+use super::error::CliError;
+use super::setup::{self, Setup};
+use super::{Command, GlobalArgs, ServeArgs, assistants, chat, threads};
+
+/// Runs `assisters serve` until SIGINT or SIGTERM.
+pub fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(runtime_error)?;
+    runtime
+        .block_on(crate::server::serve(args))
+        .map_err(|err| CliError::Failed("server_error", format!("{err:#}")))
+}
+
+/// Opens the full-screen app.
+pub fn tui(global: &GlobalArgs, paths: Option<Paths>) -> Result<(), CliError> {
+    let setup = setup::resolve(global, paths.as_ref())?;
+    let Some(paths) = paths else {
+        return Err(CliError::Failed(
+            "no_home",
+            "cannot find the home directory, which holds the app's config and logs; set HOME"
+                .to_owned(),
+        ));
+    };
+    let client = setup.client()?;
+    let launch = crate::tui::Launch {
+        server_label: client.base_url().to_owned(),
+        client,
+        config: setup.config,
+        paths,
+    };
+    crate::tui::run(launch).map_err(|err| CliError::Failed("tui_error", format!("{err:#}")))
+}
+
+/// Runs `assistants`, `threads` or `chat`.
+pub fn subcommand(
+    command: Command,
+    global: &GlobalArgs,
+    paths: Option<&Paths>,
+) -> Result<(), CliError> {
+    let setup = setup::resolve(global, paths)?;
+    setup::require_key(&setup)?;
+    let client = setup.client()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(runtime_error)?;
+    runtime.block_on(run_api_command(command, &client, &setup, global.json))
+}
+
+async fn run_api_command(
+    command: Command,
+    client: &Client,
+    setup: &Setup,
+    json: bool,
+) -> Result<(), CliError> {
+    match command {
+        Command::Assistants(command) => assistants::run(&command, client, json).await,
+        Command::Threads(command) => threads::run(&command, client, json).await,
+        Command::Chat(args) => {
+            chat::run(&args, client, &setup.config, setup.config_path.as_deref()).await
+        }
+        Command::Serve(_) | Command::Model(_) => Err(CliError::Usage(
+            "this subcommand does not talk to the API".to_owned(),
+        )),
+    }
+}
+
+fn runtime_error(err: std::io::Error) -> CliError {
+    CliError::Failed(
+        "runtime_error",
+        format!("cannot start the async runtime: {err}"),
+    )
+}
