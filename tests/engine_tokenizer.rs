@@ -2,6 +2,8 @@
 //! produced for the same file (`tests/data/smollm2_token_ids.json`, written by
 //! `tests/data/make_smollm2_token_ids.py`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use assisters::config::Paths;
 use assisters::engine::gguf::GgufTokenizer;
 use serde_json::Value;

@@ -1,5 +1,7 @@
 //! The upstream engine against a small OpenAI-compatible mock server on loopback.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,9 +20,12 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+/// Each request the mock received: its `Authorization` header and its body.
+type Requests = Arc<Mutex<Vec<(Option<String>, Value)>>>;
+
 #[derive(Clone, Default)]
 struct Seen {
-    requests: Arc<Mutex<Vec<(Option<String>, Value)>>>,
+    requests: Requests,
 }
 
 fn sse(events: &[Value], done: bool) -> String {

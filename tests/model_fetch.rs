@@ -1,6 +1,8 @@
 //! `assisters model fetch --url`: downloads from a loopback server, resumes a partial
 //! file with a Range request, and keeps nothing when the hash does not match.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{Arc, Mutex};
 
 use assisters::model::{DownloadRequest, download, sha256_file};

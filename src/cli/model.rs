@@ -1,6 +1,5 @@
 //! `assisters model`: fetch the embedded model and show where it is.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -76,7 +75,7 @@ pub async fn run_with(command: &ModelCommand, paths: &Paths) -> anyhow::Result<(
 }
 
 #[allow(clippy::print_stdout)]
-fn print_path(path: &PathBuf) {
+fn print_path(path: &std::path::Path) {
     println!("{}", path.display());
     if path.is_file() {
         eprintln!("present");

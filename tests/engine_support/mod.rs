@@ -1,7 +1,7 @@
 //! Writes a tiny llama-architecture GGUF file with random weights, a byte-level BPE
 //! vocabulary and a chat template, so engine tests need no download.
 
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
