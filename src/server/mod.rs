@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -42,7 +43,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long [`RunningServer::shutdown`] waits for open connections and runs.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// Which reply engine a server uses.
+/// The reply engine of a server.
 #[derive(Clone)]
 pub enum EngineChoice {
     /// An engine from the registry, by `--engine` name.
@@ -219,6 +220,13 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Stream events are small writes; without TCP_NODELAY, Nagle's algorithm delays
+    // each one until the previous write is acknowledged.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
     let signal = shutdown.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, app)

@@ -1,6 +1,6 @@
 //! Runs an engine for one turn of a thread and streams its events.
 //!
-//! A run is a task on the server's tracker. It asks the engine for rounds of events,
+//! A run is a task on the server's tracker. It requests rounds of events from the engine,
 //! runs built-in tools between rounds, and stops at the first of: a finished reply,
 //! pending custom tool calls, an engine error, cancellation (the client went away)
 //! or server shutdown. It then saves the assistant message (status `completed`,
@@ -26,7 +26,7 @@ const MAX_ROUNDS: usize = 8;
 /// Events buffered between the run and the response.
 const CHANNEL_SIZE: usize = 64;
 
-/// What a run works on, checked and prepared by [`prepare`].
+/// The work of one run, checked and prepared by [`prepare`].
 #[derive(Debug)]
 pub struct Turn {
     pub assistant: Assistant,
@@ -36,7 +36,7 @@ pub struct Turn {
     pub history: Vec<Message>,
 }
 
-/// How a run ended.
+/// The end state of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Completed,

@@ -25,7 +25,7 @@ pub const MAX_METADATA_VALUE: usize = 512;
 pub const MAX_CONTENT: usize = 65_536;
 pub const MAX_ATTACHMENTS: usize = 10;
 pub const MAX_TOOL_OUTPUT: usize = 65_536;
-/// Longest id accepted in a body or query field.
+/// Maximum length of an id in a body or query field.
 pub const MAX_ID: usize = 128;
 
 const ASSISTANT_FIELDS: &[&str] = &[
@@ -385,7 +385,8 @@ fn attachments(value: Value) -> Result<Vec<Attachment>, ApiFailure> {
     Ok(attachments)
 }
 
-/// The checked body of `POST /v1/threads/{id}/tool_outputs`.
+/// Checks the body of `POST /v1/threads/{id}/tool_outputs` and returns the call id
+/// and output.
 pub fn tool_output(mut fields: Fields) -> Result<(String, String), ApiFailure> {
     fields.reject_unknown(&["tool_call_id", "output"])?;
     let call_id = fields.required_string("tool_call_id", MAX_ID)?;
