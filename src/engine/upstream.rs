@@ -367,7 +367,7 @@ async fn http_error(response: reqwest::Response) -> String {
     let code = status.as_u16();
     match code {
         401 | 403 => format!(
-            "the upstream refused the key ({code}): {message}; set {KEY_ENV} to a valid key"
+            "the upstream rejected the key ({code}): {message}; set {KEY_ENV} to a valid key"
         ),
         429 => match retry_after {
             Some(after) => {
