@@ -11,7 +11,7 @@ use crossterm::event::{
 };
 use crossterm::execute;
 use crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
     supports_keyboard_enhancement,
 };
 use ratatui::Terminal;
@@ -45,9 +45,10 @@ pub fn enter() -> std::io::Result<Tui> {
         )?;
         ENHANCED.store(true, Ordering::SeqCst);
     }
-    let mut terminal = Terminal::new(CrosstermBackend::new(out))?;
-    terminal.clear()?;
-    Ok(terminal)
+    // Cleared directly: `Terminal::clear` asks the terminal for the cursor position,
+    // which some terminals and terminal emulators in tests never answer.
+    execute!(out, Clear(ClearType::All))?;
+    Terminal::new(CrosstermBackend::new(out))
 }
 
 /// Restores the terminal. Safe to call more than once.

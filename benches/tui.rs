@@ -1,0 +1,113 @@
+//! Frame-time benchmark of the full-screen app on ratatui's `TestBackend` at 120x40:
+//! one frame of threads of 100, 1,000 and 10,000 messages, and the cost of appending
+//! the 5,000 deltas of one reply with a redraw after each.
+//!
+//! Run with `cargo bench --bench tui`. It prints a markdown table.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use assisters::api::types::{Message, MessageStatus, Role, StreamEvent};
+use assisters::config::Config;
+use assisters::tui::action::Action;
+use assisters::tui::app::{App, StreamState};
+use assisters::tui::panes::draw;
+use assisters::tui::transcript::{ActiveReply, Entry};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const WIDTH: u16 = 120;
+const HEIGHT: u16 = 40;
+
+fn message(index: usize) -> Message {
+    let role = if index % 2 == 0 { Role::User } else { Role::Assistant };
+    let content = if index % 10 == 5 {
+        format!("Reply {index} with **bold**, a list:\n\n- one\n- two\n\n```rust\nfn f() -> u32 {{ {index} }}\n```\n")
+    } else {
+        format!("Message {index}: the quick brown fox jumps over the lazy dog, twice over, to fill a line or two of text.")
+    };
+    Message {
+        id: format!("msg_{index}"),
+        thread_id: "thread_1".into(),
+        role,
+        content,
+        created_at: "2024-05-20T12:00:00Z".into(),
+        assistant_id: None,
+        attachments: Vec::new(),
+        tool_calls: Vec::new(),
+        status: MessageStatus::Completed,
+    }
+}
+
+fn app_with(messages: usize) -> App {
+    let mut app = App::new("local".into(), &Config::default(), Instant::now(), BTreeMap::new());
+    app.update(Action::Resize(WIDTH, HEIGHT));
+    app.transcript.thread_id = Some("thread_1".into());
+    app.transcript.entries = (0..messages).map(|i| Entry::new(message(i))).collect();
+    app
+}
+
+fn terminal() -> Terminal<TestBackend> {
+    match Terminal::new(TestBackend::new(WIDTH, HEIGHT)) {
+        Ok(terminal) => terminal,
+        Err(err) => panic!("test backend: {err}"),
+    }
+}
+
+fn frame(terminal: &mut Terminal<TestBackend>, app: &App) {
+    if let Err(err) = terminal.draw(|f| draw(f, app)) {
+        panic!("draw: {err}");
+    }
+}
+
+/// Returns the first frame's time and the mean of the next `rounds` frames.
+fn frame_times(messages: usize, rounds: u32) -> (Duration, Duration) {
+    let app = app_with(messages);
+    let mut terminal = terminal();
+    let start = Instant::now();
+    frame(&mut terminal, &app);
+    let first = start.elapsed();
+    let start = Instant::now();
+    for _ in 0..rounds {
+        frame(&mut terminal, &app);
+    }
+    (first, start.elapsed() / rounds)
+}
+
+/// Returns the total and worst per-delta time of appending 5,000 deltas, drawing a
+/// frame after each one (the worst case: the app itself draws at most 60 frames a
+/// second).
+fn stream_cost(tokens: usize) -> (Duration, Duration) {
+    let mut app = app_with(1_000);
+    app.stream = Some(StreamState { id: 1, thread_id: "thread_1".into(), assistant_id: "asst_1".into(), connecting: false });
+    app.transcript.active = Some(ActiveReply::new(Instant::now()));
+    let mut terminal = terminal();
+    let mut worst = Duration::ZERO;
+    let start = Instant::now();
+    for index in 0..tokens {
+        let one = Instant::now();
+        let text = if index % 40 == 39 { "word.\n\n".to_owned() } else { format!("w{index} ") };
+        app.update(Action::StreamEvent { stream_id: 1, event: Ok(StreamEvent::Delta { id: "msg_x".into(), content: text }) });
+        frame(&mut terminal, &app);
+        worst = worst.max(one.elapsed());
+    }
+    (start.elapsed(), worst)
+}
+
+fn main() {
+    println!("| case | first frame | frame (mean) |");
+    println!("|---|---|---|");
+    for messages in [100, 1_000, 10_000] {
+        let (first, mean) = frame_times(messages, 200);
+        println!("| {messages} messages, 120x40 | {:.2} ms | {:.3} ms |", ms(first), ms(mean));
+    }
+    let (total, worst) = stream_cost(5_000);
+    println!();
+    println!("| case | total | per delta (mean) | per delta (worst) |");
+    println!("|---|---|---|---|");
+    println!("| 5,000 deltas, redraw after each | {:.2} s | {:.3} ms | {:.2} ms |", total.as_secs_f64(), ms(total) / 5_000.0, ms(worst));
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1_000.0
+}
