@@ -236,3 +236,29 @@ pub fn delta(content: &str) -> String {
     serde_json::json!({"id": "msg_1", "role": "assistant", "content": content, "delta": true})
         .to_string()
 }
+
+/// The key of the in-process servers.
+pub const SERVER_KEY: &str = "client-test-key-5ac1";
+
+/// A real server on an ephemeral loopback port, with its database in a temp dir.
+pub struct RealServer {
+    pub server: assisters::server::RunningServer,
+    pub base_url: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts the real server after `change` adjusts its settings.
+pub async fn real_server(change: impl FnOnce(&mut assisters::server::ServerConfig)) -> RealServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config =
+        assisters::server::ServerConfig::new(dir.path().join("assisters.db"), SERVER_KEY);
+    change(&mut config);
+    let server = assisters::server::spawn(config)
+        .await
+        .expect("server starts");
+    RealServer {
+        base_url: server.base_url(),
+        server,
+        dir,
+    }
+}
