@@ -153,8 +153,9 @@ mod tests {
             Some("model.gguf")
         );
         assert_eq!(
+            // The URL keeps the space percent-encoded, and `%` is not kept in names.
             file_name("http://h.test/x y").ok().as_deref(),
-            Some("x_y.gguf")
+            Some("x_20y.gguf")
         );
         assert!(file_name("ftp://h.test/m.gguf").is_err());
         assert!(file_name("not a url").is_err());

@@ -187,6 +187,8 @@ impl GgufEngine {
     }
 
     /// Returns whether the model is loading, ready, or failed to load.
+    // NOTE: the `Engine` trait has no status method yet, so the server and the TUI
+    // can only show this when they hold the `GgufEngine` itself.
     pub fn status(&self) -> ModelStatus {
         match &*lock(&self.shared.slot) {
             Slot::Loading => ModelStatus::Loading,
