@@ -2,7 +2,8 @@
 //! one frame of threads of 100, 1,000 and 10,000 messages, and the cost of appending
 //! the 5,000 deltas of one reply with a redraw after each.
 //!
-//! Run with `cargo bench --bench tui`. It prints a markdown table.
+//! Run with `cargo bench --bench tui`. It prints markdown tables.
+#![allow(clippy::print_stdout)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,11 +21,19 @@ const WIDTH: u16 = 120;
 const HEIGHT: u16 = 40;
 
 fn message(index: usize) -> Message {
-    let role = if index % 2 == 0 { Role::User } else { Role::Assistant };
-    let content = if index % 10 == 5 {
-        format!("Reply {index} with **bold**, a list:\n\n- one\n- two\n\n```rust\nfn f() -> u32 {{ {index} }}\n```\n")
+    let role = if index % 2 == 0 {
+        Role::User
     } else {
-        format!("Message {index}: the quick brown fox jumps over the lazy dog, twice over, to fill a line or two of text.")
+        Role::Assistant
+    };
+    let content = if index % 10 == 5 {
+        format!(
+            "Reply {index} with **bold**, a list:\n\n- one\n- two\n\n```rust\nfn f() -> u32 {{ {index} }}\n```\n"
+        )
+    } else {
+        format!(
+            "Message {index}: the quick brown fox jumps over the lazy dog, twice over, to fill a line or two of text."
+        )
     };
     Message {
         id: format!("msg_{index}"),
@@ -40,7 +49,12 @@ fn message(index: usize) -> Message {
 }
 
 fn app_with(messages: usize) -> App {
-    let mut app = App::new("local".into(), &Config::default(), Instant::now(), BTreeMap::new());
+    let mut app = App::new(
+        "local".into(),
+        &Config::default(),
+        Instant::now(),
+        BTreeMap::new(),
+    );
     app.update(Action::Resize(WIDTH, HEIGHT));
     app.transcript.thread_id = Some("thread_1".into());
     app.transcript.entries = (0..messages).map(|i| Entry::new(message(i))).collect();
@@ -79,15 +93,30 @@ fn frame_times(messages: usize, rounds: u32) -> (Duration, Duration) {
 /// second).
 fn stream_cost(tokens: usize) -> (Duration, Duration) {
     let mut app = app_with(1_000);
-    app.stream = Some(StreamState { id: 1, thread_id: "thread_1".into(), assistant_id: "asst_1".into(), connecting: false });
+    app.stream = Some(StreamState {
+        id: 1,
+        thread_id: "thread_1".into(),
+        assistant_id: "asst_1".into(),
+        connecting: false,
+    });
     app.transcript.active = Some(ActiveReply::new(Instant::now()));
     let mut terminal = terminal();
     let mut worst = Duration::ZERO;
     let start = Instant::now();
     for index in 0..tokens {
         let one = Instant::now();
-        let text = if index % 40 == 39 { "word.\n\n".to_owned() } else { format!("w{index} ") };
-        app.update(Action::StreamEvent { stream_id: 1, event: Ok(StreamEvent::Delta { id: "msg_x".into(), content: text }) });
+        let text = if index % 40 == 39 {
+            "word.\n\n".to_owned()
+        } else {
+            format!("w{index} ")
+        };
+        app.update(Action::StreamEvent {
+            stream_id: 1,
+            event: Ok(StreamEvent::Delta {
+                id: "msg_x".into(),
+                content: text,
+            }),
+        });
         frame(&mut terminal, &app);
         worst = worst.max(one.elapsed());
     }
@@ -99,13 +128,22 @@ fn main() {
     println!("|---|---|---|");
     for messages in [100, 1_000, 10_000] {
         let (first, mean) = frame_times(messages, 200);
-        println!("| {messages} messages, 120x40 | {:.2} ms | {:.3} ms |", ms(first), ms(mean));
+        println!(
+            "| {messages} messages, 120x40 | {:.2} ms | {:.3} ms |",
+            ms(first),
+            ms(mean)
+        );
     }
     let (total, worst) = stream_cost(5_000);
     println!();
     println!("| case | total | per delta (mean) | per delta (worst) |");
     println!("|---|---|---|---|");
-    println!("| 5,000 deltas, redraw after each | {:.2} s | {:.3} ms | {:.2} ms |", total.as_secs_f64(), ms(total) / 5_000.0, ms(worst));
+    println!(
+        "| 5,000 deltas, redraw after each | {:.2} s | {:.3} ms | {:.2} ms |",
+        total.as_secs_f64(),
+        ms(total) / 5_000.0,
+        ms(worst)
+    );
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -26,15 +26,23 @@ async fn start(token_delay: Duration) -> Env {
     let home = tempfile::tempdir().unwrap_or_else(|err| panic!("temp dir: {err}"));
     let mut config = ServerConfig::new(home.path().join("server.db"), KEY);
     config.token_delay = token_delay;
-    let server = spawn(config).await.unwrap_or_else(|err| panic!("server: {err:#}"));
-    let client = Client::new(ClientConfig::new(server.base_url(), Some(KEY.to_owned()))).unwrap_or_else(|err| panic!("client: {err}"));
+    let server = spawn(config)
+        .await
+        .unwrap_or_else(|err| panic!("server: {err:#}"));
+    let client = Client::new(ClientConfig::new(server.base_url(), Some(KEY.to_owned())))
+        .unwrap_or_else(|err| panic!("client: {err}"));
     let config_dir = home.path().join("config/assisters");
     std::fs::create_dir_all(&config_dir).unwrap_or_else(|err| panic!("config dir: {err}"));
     // The program is a shell on purpose: handlers run without one, so a test that
     // wants a script names the shell itself.
     let toml = "[tools.weather]\ncommand = [\"/bin/sh\", \"-c\", \"cat >/dev/null; echo sunny\"]\n";
-    std::fs::write(config_dir.join("config.toml"), toml).unwrap_or_else(|err| panic!("config: {err}"));
-    Env { server, home, client }
+    std::fs::write(config_dir.join("config.toml"), toml)
+        .unwrap_or_else(|err| panic!("config: {err}"));
+    Env {
+        server,
+        home,
+        client,
+    }
 }
 
 /// The app running in a pseudo-terminal.
@@ -49,7 +57,12 @@ struct Screen {
 impl Screen {
     fn launch(env: &Env) -> Screen {
         let pty = native_pty_system()
-            .openpty(PtySize { rows: ROWS, cols: COLS, pixel_width: 0, pixel_height: 0 })
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
             .unwrap_or_else(|err| panic!("openpty: {err}"));
         let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_assisters"));
         let home = env.home.path();
@@ -61,9 +74,18 @@ impl Screen {
         command.env("ASSISTERS_BASE_URL", env.server.base_url());
         command.env("ASSISTERS_API_KEY", KEY);
         command.env("TERM", "xterm-256color");
-        let child = pty.slave.spawn_command(command).unwrap_or_else(|err| panic!("spawn: {err}"));
-        let mut reader = pty.master.try_clone_reader().unwrap_or_else(|err| panic!("reader: {err}"));
-        let writer = pty.master.take_writer().unwrap_or_else(|err| panic!("writer: {err}"));
+        let child = pty
+            .slave
+            .spawn_command(command)
+            .unwrap_or_else(|err| panic!("spawn: {err}"));
+        let mut reader = pty
+            .master
+            .try_clone_reader()
+            .unwrap_or_else(|err| panic!("reader: {err}"));
+        let writer = pty
+            .master
+            .take_writer()
+            .unwrap_or_else(|err| panic!("writer: {err}"));
         let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
         let sink = Arc::clone(&parser);
         let raw = Arc::new(Mutex::new(Vec::new()));
@@ -83,11 +105,19 @@ impl Screen {
                 }
             }
         });
-        Screen { parser, raw, writer, child }
+        Screen {
+            parser,
+            raw,
+            writer,
+            child,
+        }
     }
 
     fn text(&self) -> String {
-        self.parser.lock().map(|p| p.screen().contents()).unwrap_or_default()
+        self.parser
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
     }
 
     fn raw_output(&self) -> Vec<u8> {
@@ -95,7 +125,9 @@ impl Screen {
     }
 
     fn send(&mut self, bytes: &str) {
-        self.writer.write_all(bytes.as_bytes()).unwrap_or_else(|err| panic!("write: {err}"));
+        self.writer
+            .write_all(bytes.as_bytes())
+            .unwrap_or_else(|err| panic!("write: {err}"));
         let _ = self.writer.flush();
         std::thread::sleep(Duration::from_millis(60));
     }
@@ -149,7 +181,11 @@ async fn create_edit_chat_restart() {
     screen.typed("E2E Bot");
     screen.send(CTRL_S);
     screen.wait_for("Assistants (1)").await;
-    let page = env.client.list_assistants(10, 0).await.unwrap_or_else(|err| panic!("list: {err}"));
+    let page = env
+        .client
+        .list_assistants(10, 0)
+        .await
+        .unwrap_or_else(|err| panic!("list: {err}"));
     assert_eq!(page.data.len(), 1);
     assert_eq!(page.data[0].name, "E2E Bot");
 
@@ -158,7 +194,11 @@ async fn create_edit_chat_restart() {
     screen.typed("Answer in haiku.");
     screen.send(CTRL_S);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let saved = env.client.get_assistant(&page.data[0].id).await.unwrap_or_else(|err| panic!("get: {err}"));
+    let saved = env
+        .client
+        .get_assistant(&page.data[0].id)
+        .await
+        .unwrap_or_else(|err| panic!("get: {err}"));
     assert_eq!(saved.instructions, "Answer in haiku.");
     assert_eq!(saved.name, "E2E Bot", "unchanged fields are kept");
 
@@ -173,25 +213,44 @@ async fn create_edit_chat_restart() {
     }
 
     // A stored message with escape sequences must not retitle or clear the screen.
-    let threads = env.client.list_threads(&Default::default()).await.unwrap_or_else(|err| panic!("threads: {err}"));
+    let threads = env
+        .client
+        .list_threads(&Default::default())
+        .await
+        .unwrap_or_else(|err| panic!("threads: {err}"));
     let thread_id = threads.data[0].id.clone();
     let hostile = MessageCreate::user("evil\u{1b}]0;pwned\u{7}\u{1b}[2J end-of-evil");
-    env.client.create_message(&thread_id, &hostile).await.unwrap_or_else(|err| panic!("post: {err}"));
+    env.client
+        .create_message(&thread_id, &hostile)
+        .await
+        .unwrap_or_else(|err| panic!("post: {err}"));
     screen.send("\t");
     screen.send("\t");
     screen.send("\r");
     let text = screen.wait_for("end-of-evil").await;
-    assert!(text.contains("Assistants (1)"), "the screen was cleared:\n{text}");
+    assert!(
+        text.contains("Assistants (1)"),
+        "the screen was cleared:\n{text}"
+    );
     let raw = String::from_utf8_lossy(&screen.raw_output()).into_owned();
-    assert!(!raw.contains("]0;pwned"), "a title change reached the terminal");
-    assert!(!raw.contains("\u{1b}[2J end-of-evil"), "a clear-screen reached the terminal");
+    assert!(
+        !raw.contains("]0;pwned"),
+        "a title change reached the terminal"
+    );
+    assert!(
+        !raw.contains("\u{1b}[2J end-of-evil"),
+        "a clear-screen reached the terminal"
+    );
 
     screen.send(CTRL_C);
     screen.wait_exit().await;
 
     let mut again = Screen::launch(&env);
     let text = again.wait_for("end-of-evil").await;
-    assert!(text.contains("hello there"), "the history of the last thread is back:\n{text}");
+    assert!(
+        text.contains("hello there"),
+        "the history of the last thread is back:\n{text}"
+    );
     again.send(CTRL_C);
     again.wait_exit().await;
     let _ = env.server.shutdown().await;
@@ -200,9 +259,21 @@ async fn create_edit_chat_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_stream_and_approve_tool() {
     let env = start(Duration::from_millis(150)).await;
-    let tool = Tool::Function(FunctionTool { kind: FunctionKind::Function, name: "weather".into(), description: "Weather now".into(), parameters: serde_json::json!({"type": "object"}) });
-    let body = AssistantCreate { name: "Tool Bot".into(), tools: Some(vec![tool]), ..AssistantCreate::default() };
-    env.client.create_assistant(&body).await.unwrap_or_else(|err| panic!("create: {err}"));
+    let tool = Tool::Function(FunctionTool {
+        kind: FunctionKind::Function,
+        name: "weather".into(),
+        description: "Weather now".into(),
+        parameters: serde_json::json!({"type": "object"}),
+    });
+    let body = AssistantCreate {
+        name: "Tool Bot".into(),
+        tools: Some(vec![tool]),
+        ..AssistantCreate::default()
+    };
+    env.client
+        .create_assistant(&body)
+        .await
+        .unwrap_or_else(|err| panic!("create: {err}"));
     let mut screen = Screen::launch(&env);
     screen.wait_for("Tool Bot").await;
 

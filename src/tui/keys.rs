@@ -235,7 +235,9 @@ impl fmt::Display for KeyChord {
         }
         match self.code {
             KeyCode::Char(' ') => f.write_str("Space"),
-            KeyCode::Char(c) if self.modifiers.contains(KeyModifiers::CONTROL) => write!(f, "{}", c.to_ascii_uppercase()),
+            KeyCode::Char(c) if self.modifiers.contains(KeyModifiers::CONTROL) => {
+                write!(f, "{}", c.to_ascii_uppercase())
+            }
             KeyCode::Char(c) => write!(f, "{c}"),
             KeyCode::F(n) => write!(f, "F{n}"),
             KeyCode::Enter => f.write_str("Enter"),
@@ -784,7 +786,12 @@ mod tests {
             .find(|(title, _)| *title == "History")
             .map(|(_, rows)| rows.clone())
             .unwrap_or_default();
-        assert!(history.iter().any(|(keys, d)| *d == "move" && keys == "k ↑ j ↓ PgUp PgDn"), "{history:?}");
+        assert!(
+            history
+                .iter()
+                .any(|(keys, d)| *d == "move" && keys == "k ↑ j ↓ PgUp PgDn"),
+            "{history:?}"
+        );
         let names: Vec<&str> = NAMES.iter().map(|(_, n)| *n).collect();
         for (command, name) in NAMES {
             assert_eq!(Command::from_name(name), Some(command));

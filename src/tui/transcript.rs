@@ -164,6 +164,8 @@ impl Transcript {
     fn item_lines(&self, item: usize, width: u16, styles: &Styles) -> Arc<Vec<Line<'static>>> {
         match self.entries.get(item) {
             Some(entry) => entry.lines(width, self.tools_unfolded, styles),
+            // TODO: cache the finished paragraphs of the reply in progress; it is laid out
+            // whole on every frame, which grows with its length.
             None => match &self.active {
                 Some(active) => Arc::new(layout_active(active, width, self.tools_unfolded, styles)),
                 None => Arc::new(Vec::new()),

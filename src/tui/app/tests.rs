@@ -21,7 +21,10 @@ pub(crate) fn assistant(id: &str, name: &str) -> Assistant {
         instructions: "Be brief.".into(),
         model: "scripted-1".into(),
         tools: Vec::new(),
-        settings: Settings { temperature: Some(0.7), top_p: None },
+        settings: Settings {
+            temperature: Some(0.7),
+            top_p: None,
+        },
         file_ids: Vec::new(),
         created_at: "2024-05-20T12:00:00Z".into(),
         updated_at: "2024-05-20T12:00:00Z".into(),
@@ -68,12 +71,24 @@ pub(crate) fn loaded_app() -> App {
     app.start();
     app.update(Action::AssistantsLoaded {
         offset: 0,
-        result: Ok(Page { data: vec![assistant("asst_1", "Help Bot"), assistant("asst_2", "Coder")], total: 2, has_more: false }),
+        result: Ok(Page {
+            data: vec![
+                assistant("asst_1", "Help Bot"),
+                assistant("asst_2", "Coder"),
+            ],
+            total: 2,
+            has_more: false,
+        }),
     });
     app.update(Action::ThreadsLoaded {
         assistant_id: "asst_1".into(),
         result: Ok((
-            vec![ThreadSummary { id: "thread_1".into(), assistant_id: "asst_1".into(), title: "Opening hours?".into(), created_at: "2024-05-20T12:05:00Z".into() }],
+            vec![ThreadSummary {
+                id: "thread_1".into(),
+                assistant_id: "asst_1".into(),
+                title: "Opening hours?".into(),
+                created_at: "2024-05-20T12:05:00Z".into(),
+            }],
             ThreadSource::Server,
         )),
     });
@@ -85,10 +100,18 @@ pub(crate) fn open_app() -> App {
     let mut app = loaded_app();
     app.focus = Focus::Threads;
     let effects = app.update(key(KeyCode::Enter));
-    assert!(effects.contains(&Effect::LoadMessages { thread_id: "thread_1".into() }), "{effects:?}");
+    assert!(
+        effects.contains(&Effect::LoadMessages {
+            thread_id: "thread_1".into()
+        }),
+        "{effects:?}"
+    );
     app.update(Action::MessagesLoaded {
         thread_id: "thread_1".into(),
-        result: Ok(vec![message("msg_1", Role::User, "What are your hours?"), message("msg_2", Role::Assistant, "9 to 5, **Monday** to Friday.")]),
+        result: Ok(vec![
+            message("msg_1", Role::User, "What are your hours?"),
+            message("msg_2", Role::Assistant, "9 to 5, **Monday** to Friday."),
+        ]),
     });
     app
 }
@@ -97,7 +120,9 @@ fn stream_id(effects: &[Effect]) -> u64 {
     effects
         .iter()
         .find_map(|e| match e {
-            Effect::Send { stream_id, .. } | Effect::OpenStream { stream_id, .. } | Effect::SubmitToolOutputs { stream_id, .. } => Some(*stream_id),
+            Effect::Send { stream_id, .. }
+            | Effect::OpenStream { stream_id, .. }
+            | Effect::SubmitToolOutputs { stream_id, .. } => Some(*stream_id),
             _ => None,
         })
         .unwrap_or(0)
@@ -109,39 +134,96 @@ fn send_hello(app: &mut App) -> u64 {
     let effects = app.update(key(KeyCode::Enter));
     let id = stream_id(&effects);
     assert_ne!(id, 0, "{effects:?}");
-    app.update(Action::MessageSent { thread_id: "thread_1".into(), result: Ok(message("msg_3", Role::User, "hello")) });
+    app.update(Action::MessageSent {
+        thread_id: "thread_1".into(),
+        result: Ok(message("msg_3", Role::User, "hello")),
+    });
     id
 }
 
 fn delta(app: &mut App, id: u64, text: &str) {
-    app.update(Action::StreamEvent { stream_id: id, event: Ok(StreamEvent::Delta { id: "msg_4".into(), content: text.into() }) });
+    app.update(Action::StreamEvent {
+        stream_id: id,
+        event: Ok(StreamEvent::Delta {
+            id: "msg_4".into(),
+            content: text.into(),
+        }),
+    });
 }
 
 #[test]
 fn start_loads_first_page() {
     let mut app = app_with(&Config::default());
-    assert_eq!(app.start(), vec![Effect::LoadAssistants { offset: 0, limit: PAGE_SIZE }]);
+    assert_eq!(
+        app.start(),
+        vec![Effect::LoadAssistants {
+            offset: 0,
+            limit: PAGE_SIZE
+        }]
+    );
     assert!(app.assistants.loading);
 }
 
 #[test]
 fn assistants_loaded_selects_first_and_loads_threads() {
     let mut app = app_with(&Config::default());
-    let effects = app.update(Action::AssistantsLoaded { offset: 0, result: Ok(Page { data: vec![assistant("asst_1", "A")], total: 1, has_more: false }) });
-    assert_eq!(effects, vec![Effect::LoadThreads { assistant_id: "asst_1".into() }]);
-    assert_eq!(app.assistants.selected().map(|a| a.id.as_str()), Some("asst_1"));
+    let effects = app.update(Action::AssistantsLoaded {
+        offset: 0,
+        result: Ok(Page {
+            data: vec![assistant("asst_1", "A")],
+            total: 1,
+            has_more: false,
+        }),
+    });
+    assert_eq!(
+        effects,
+        vec![Effect::LoadThreads {
+            assistant_id: "asst_1".into()
+        }]
+    );
+    assert_eq!(
+        app.assistants.selected().map(|a| a.id.as_str()),
+        Some("asst_1")
+    );
 }
 
 #[test]
 fn scrolling_near_end_loads_next_page() {
     let mut app = app_with(&Config::default());
-    let data: Vec<Assistant> = (0..5).map(|i| assistant(&format!("asst_{i}"), &format!("A{i}"))).collect();
-    app.update(Action::AssistantsLoaded { offset: 0, result: Ok(Page { data, total: 9, has_more: true }) });
+    let data: Vec<Assistant> = (0..5)
+        .map(|i| assistant(&format!("asst_{i}"), &format!("A{i}")))
+        .collect();
+    app.update(Action::AssistantsLoaded {
+        offset: 0,
+        result: Ok(Page {
+            data,
+            total: 9,
+            has_more: true,
+        }),
+    });
     let effects = app.update(key(KeyCode::Char('j')));
-    assert_eq!(effects, vec![Effect::LoadThreads { assistant_id: "asst_1".into() }]);
+    assert_eq!(
+        effects,
+        vec![Effect::LoadThreads {
+            assistant_id: "asst_1".into()
+        }]
+    );
     let effects = app.update(key(KeyCode::Char('j')));
-    assert!(effects.contains(&Effect::LoadAssistants { offset: 5, limit: PAGE_SIZE }), "{effects:?}");
-    app.update(Action::AssistantsLoaded { offset: 5, result: Ok(Page { data: vec![assistant("asst_5", "A5")], total: 6, has_more: false }) });
+    assert!(
+        effects.contains(&Effect::LoadAssistants {
+            offset: 5,
+            limit: PAGE_SIZE
+        }),
+        "{effects:?}"
+    );
+    app.update(Action::AssistantsLoaded {
+        offset: 5,
+        result: Ok(Page {
+            data: vec![assistant("asst_5", "A5")],
+            total: 6,
+            has_more: false,
+        }),
+    });
     assert_eq!(app.assistants.items.len(), 6);
     assert!(!app.assistants.has_more);
 }
@@ -153,7 +235,10 @@ fn filter_narrows_by_name() {
     assert!(app.in_text_field());
     typed(&mut app, "cod");
     assert_eq!(app.assistants.visible().len(), 1);
-    assert_eq!(app.assistants.selected().map(|a| a.name.as_str()), Some("Coder"));
+    assert_eq!(
+        app.assistants.selected().map(|a| a.name.as_str()),
+        Some("Coder")
+    );
     app.update(key(KeyCode::Esc));
     assert_eq!(app.assistants.visible().len(), 2);
     assert!(!app.assistants.filter_editing);
@@ -163,12 +248,22 @@ fn filter_narrows_by_name() {
 fn delete_assistant_asks_first() {
     let mut app = loaded_app();
     app.update(key(KeyCode::Char('d')));
-    assert!(matches!(app.dialogs.last(), Some(Dialog::DeleteAssistant { id, .. }) if id == "asst_1"));
+    assert!(
+        matches!(app.dialogs.last(), Some(Dialog::DeleteAssistant { id, .. }) if id == "asst_1")
+    );
     assert_eq!(app.update(key(KeyCode::Char('n'))), Vec::<Effect>::new());
     assert!(app.dialogs.is_empty());
     app.update(key(KeyCode::Char('d')));
-    assert_eq!(app.update(key(KeyCode::Char('y'))), vec![Effect::DeleteAssistant { id: "asst_1".into() }]);
-    app.update(Action::AssistantDeleted { id: "asst_1".into(), result: Ok(()) });
+    assert_eq!(
+        app.update(key(KeyCode::Char('y'))),
+        vec![Effect::DeleteAssistant {
+            id: "asst_1".into()
+        }]
+    );
+    app.update(Action::AssistantDeleted {
+        id: "asst_1".into(),
+        result: Ok(()),
+    });
     assert_eq!(app.assistants.items.len(), 1);
 }
 
@@ -177,10 +272,26 @@ fn delete_thread_asks_then_forgets() {
     let mut app = loaded_app();
     app.focus = Focus::Threads;
     app.update(key(KeyCode::Char('d')));
-    assert!(matches!(app.dialogs.last(), Some(Dialog::DeleteThread { .. })));
-    assert_eq!(app.update(key(KeyCode::Char('y'))), vec![Effect::DeleteThread { id: "thread_1".into() }]);
-    let effects = app.update(Action::ThreadDeleted { id: "thread_1".into(), result: Ok(()) });
-    assert_eq!(effects, vec![Effect::ForgetThread { id: "thread_1".into() }]);
+    assert!(matches!(
+        app.dialogs.last(),
+        Some(Dialog::DeleteThread { .. })
+    ));
+    assert_eq!(
+        app.update(key(KeyCode::Char('y'))),
+        vec![Effect::DeleteThread {
+            id: "thread_1".into()
+        }]
+    );
+    let effects = app.update(Action::ThreadDeleted {
+        id: "thread_1".into(),
+        result: Ok(()),
+    });
+    assert_eq!(
+        effects,
+        vec![Effect::ForgetThread {
+            id: "thread_1".into()
+        }]
+    );
     assert!(app.threads.items.is_empty());
 }
 
@@ -189,17 +300,31 @@ fn local_index_source_is_kept() {
     let mut app = loaded_app();
     app.update(key(KeyCode::Char('r')));
     app.threads.assistant_id = Some("asst_1".into());
-    app.update(Action::ThreadsLoaded { assistant_id: "asst_1".into(), result: Ok((Vec::new(), ThreadSource::LocalIndex)) });
+    app.update(Action::ThreadsLoaded {
+        assistant_id: "asst_1".into(),
+        result: Ok((Vec::new(), ThreadSource::LocalIndex)),
+    });
     assert_eq!(app.threads.source, Some(ThreadSource::LocalIndex));
 }
 
 #[test]
 fn threads_sorted_newest_first() {
     let mut app = loaded_app();
-    let thread = |id: &str, at: &str| ThreadSummary { id: id.into(), assistant_id: "asst_1".into(), title: String::new(), created_at: at.into() };
+    let thread = |id: &str, at: &str| ThreadSummary {
+        id: id.into(),
+        assistant_id: "asst_1".into(),
+        title: String::new(),
+        created_at: at.into(),
+    };
     app.update(Action::ThreadsLoaded {
         assistant_id: "asst_1".into(),
-        result: Ok((vec![thread("old", "2024-01-01T00:00:00Z"), thread("new", "2024-06-01T00:00:00Z")], ThreadSource::Server)),
+        result: Ok((
+            vec![
+                thread("old", "2024-01-01T00:00:00Z"),
+                thread("new", "2024-06-01T00:00:00Z"),
+            ],
+            ThreadSource::Server,
+        )),
     });
     assert_eq!(app.threads.items[0].id, "new");
 }
@@ -209,7 +334,10 @@ fn open_thread_shows_messages() {
     let app = open_app();
     assert_eq!(app.transcript.entries.len(), 2);
     assert_eq!(app.focus, Focus::Composer);
-    assert_eq!(app.composer.last_sent.as_deref(), Some("What are your hours?"));
+    assert_eq!(
+        app.composer.last_sent.as_deref(),
+        Some("What are your hours?")
+    );
 }
 
 #[test]
@@ -220,12 +348,22 @@ fn send_streams_into_active_reply() {
     assert_eq!(app.transcript.entries.len(), 3);
     delta(&mut app, id, "Hi");
     delta(&mut app, id, " there");
-    let active = app.transcript.active.as_ref().map(|a| (a.content.clone(), a.tokens));
+    let active = app
+        .transcript
+        .active
+        .as_ref()
+        .map(|a| (a.content.clone(), a.tokens));
     assert_eq!(active, Some(("Hi there".into(), 2)));
     let mut final_message = message("msg_4", Role::Assistant, "Hi there");
     final_message.created_at = "2024-05-20T12:07:00Z".into();
-    app.update(Action::StreamEvent { stream_id: id, event: Ok(StreamEvent::Final(final_message)) });
-    app.update(Action::StreamEvent { stream_id: id, event: Ok(StreamEvent::Done) });
+    app.update(Action::StreamEvent {
+        stream_id: id,
+        event: Ok(StreamEvent::Final(final_message)),
+    });
+    app.update(Action::StreamEvent {
+        stream_id: id,
+        event: Ok(StreamEvent::Done),
+    });
     assert!(app.transcript.active.is_none());
     assert!(app.stream.is_none());
     assert_eq!(app.transcript.entries.len(), 4);
@@ -239,10 +377,24 @@ fn esc_stops_and_keeps_partial() {
     delta(&mut app, id, "partial");
     let effects = app.update(key(KeyCode::Esc));
     assert_eq!(effects, vec![Effect::CancelStream { stream_id: id }]);
-    let last = app.transcript.entries.last().map(|e| (e.message.content.clone(), e.note.clone(), e.message.status));
-    assert_eq!(last, Some(("partial".into(), Some("stopped".into()), MessageStatus::Incomplete)));
+    let last = app
+        .transcript
+        .entries
+        .last()
+        .map(|e| (e.message.content.clone(), e.note.clone(), e.message.status));
+    assert_eq!(
+        last,
+        Some((
+            "partial".into(),
+            Some("stopped".into()),
+            MessageStatus::Incomplete
+        ))
+    );
     delta(&mut app, id, " late");
-    assert!(app.transcript.active.is_none(), "events of a cancelled stream are ignored");
+    assert!(
+        app.transcript.active.is_none(),
+        "events of a cancelled stream are ignored"
+    );
 }
 
 #[test]
@@ -250,7 +402,10 @@ fn ctrl_c_cancels_stream_then_quits() {
     let mut app = open_app();
     let id = send_hello(&mut app);
     let effects = app.update(ctrl('c'));
-    assert_eq!(effects.first(), Some(&Effect::CancelStream { stream_id: id }));
+    assert_eq!(
+        effects.first(),
+        Some(&Effect::CancelStream { stream_id: id })
+    );
     assert_eq!(effects.last(), Some(&Effect::Quit));
     assert!(app.quit);
 }
@@ -261,9 +416,15 @@ fn failed_send_returns_text_to_composer() {
     typed(&mut app, "important");
     app.update(key(KeyCode::Enter));
     assert!(app.composer.is_empty());
-    app.update(Action::MessageSent { thread_id: "thread_1".into(), result: Err(ApiError::Transport("connection refused".into())) });
+    app.update(Action::MessageSent {
+        thread_id: "thread_1".into(),
+        result: Err(ApiError::Transport("connection refused".into())),
+    });
     assert_eq!(app.composer.text(), "important");
-    assert_eq!(app.error.as_ref().map(|e| e.code.as_str()), Some("transport_error"));
+    assert_eq!(
+        app.error.as_ref().map(|e| e.code.as_str()),
+        Some("transport_error")
+    );
     assert!(app.stream.is_none());
 }
 
@@ -272,22 +433,53 @@ fn dropped_stream_keeps_text_and_offers_retry() {
     let mut app = open_app();
     let id = send_hello(&mut app);
     delta(&mut app, id, "half");
-    app.update(Action::StreamEvent { stream_id: id, event: Err(ApiError::Transport("reset".into())) });
-    let last = app.transcript.entries.last().map(|e| (e.message.content.clone(), e.note.clone()));
+    app.update(Action::StreamEvent {
+        stream_id: id,
+        event: Err(ApiError::Transport("reset".into())),
+    });
+    let last = app
+        .transcript
+        .entries
+        .last()
+        .map(|e| (e.message.content.clone(), e.note.clone()));
     assert_eq!(last, Some(("half".into(), Some("connection lost".into()))));
-    assert!(app.error.as_ref().is_some_and(|e| e.message.contains("Ctrl+R")));
+    assert!(
+        app.error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("Ctrl+R"))
+    );
     let effects = app.update(ctrl('r'));
-    assert!(matches!(effects.as_slice(), [Effect::OpenStream { regenerate: true, .. }]), "{effects:?}");
-    assert_eq!(app.transcript.entries.len(), 3, "the partial reply is replaced");
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::OpenStream {
+                regenerate: true,
+                ..
+            }]
+        ),
+        "{effects:?}"
+    );
+    assert_eq!(
+        app.transcript.entries.len(),
+        3,
+        "the partial reply is replaced"
+    );
 }
 
 #[test]
 fn retry_notice_counts_down() {
     let mut app = open_app();
     let start = app.now;
-    app.update(Action::Retrying(crate::api::client::RetryNotice { attempt: 1, delay: Duration::from_secs(3), reason: crate::api::client::RetryReason::RateLimited }));
+    app.update(Action::Retrying(crate::api::client::RetryNotice {
+        attempt: 1,
+        delay: Duration::from_secs(3),
+        reason: crate::api::client::RetryReason::RateLimited,
+    }));
     assert!(app.retry.is_some());
-    app.update(Action::Tick { now: start + Duration::from_secs(4), rate_limit: None });
+    app.update(Action::Tick {
+        now: start + Duration::from_secs(4),
+        rate_limit: None,
+    });
     assert!(app.retry.is_none());
 }
 
@@ -302,11 +494,17 @@ fn empty_composer_up_recalls_last() {
 fn newline_keys_insert_newlines() {
     let mut app = open_app();
     typed(&mut app, "a");
-    app.update(Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT)));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::ALT,
+    )));
     typed(&mut app, "b");
     app.update(ctrl('j'));
     typed(&mut app, "c");
-    app.update(Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::SHIFT)));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::SHIFT,
+    )));
     typed(&mut app, "d");
     assert_eq!(app.composer.text(), "a\nb\nc\nd");
 }
@@ -336,7 +534,10 @@ fn tab_cycles_focus() {
     app.focus = Focus::Assistants;
     app.update(key(KeyCode::Tab));
     assert_eq!(app.focus, Focus::Threads);
-    app.update(Action::Key(KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT)));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::BackTab,
+        KeyModifiers::SHIFT,
+    )));
     assert_eq!(app.focus, Focus::Assistants);
 }
 
@@ -344,7 +545,12 @@ fn tab_cycles_focus() {
 fn click_focuses_pane() {
     let mut app = loaded_app();
     let composer = app.areas().composer;
-    app.update(Action::Mouse(MouseEvent { kind: MouseEventKind::Down(MouseButton::Left), column: composer.x + 2, row: composer.y + 1, modifiers: KeyModifiers::NONE }));
+    app.update(Action::Mouse(MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: composer.x + 2,
+        row: composer.y + 1,
+        modifiers: KeyModifiers::NONE,
+    }));
     assert_eq!(app.focus, Focus::Composer);
 }
 
@@ -363,22 +569,49 @@ fn help_toggles_outside_text() {
 fn ctrl_n_creates_thread_then_sends_queued() {
     let mut app = loaded_app();
     let effects = app.update(ctrl('n'));
-    assert_eq!(effects, vec![Effect::CreateThread { assistant_id: "asst_1".into() }]);
+    assert_eq!(
+        effects,
+        vec![Effect::CreateThread {
+            assistant_id: "asst_1".into()
+        }]
+    );
     assert_eq!(app.focus, Focus::Composer);
-    app.update(Action::ThreadCreated { assistant_id: "asst_1".into(), result: Ok(Thread { id: "thread_9".into(), created_at: "2024-05-21T00:00:00Z".into(), metadata: BTreeMap::new() }) });
+    app.update(Action::ThreadCreated {
+        assistant_id: "asst_1".into(),
+        result: Ok(Thread {
+            id: "thread_9".into(),
+            created_at: "2024-05-21T00:00:00Z".into(),
+            metadata: BTreeMap::new(),
+        }),
+    });
     assert_eq!(app.transcript.thread_id.as_deref(), Some("thread_9"));
     assert_eq!(app.threads.items[0].id, "thread_9");
     typed(&mut app, "first words");
     let effects = app.update(key(KeyCode::Enter));
-    assert!(effects.iter().any(|e| matches!(e, Effect::IndexThread(s) if s.title == "first words")), "{effects:?}");
-    assert!(effects.iter().any(|e| matches!(e, Effect::Send { content, .. } if content == "first words")));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::IndexThread(s) if s.title == "first words")),
+        "{effects:?}"
+    );
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Send { content, .. } if content == "first words"))
+    );
 }
 
 #[test]
 fn history_scrolls_and_marks_new_text() {
     let mut app = open_app();
     for i in 0..60 {
-        app.transcript.entries.push(super::super::transcript::Entry::new(message(&format!("m{i}"), Role::Assistant, "line")));
+        app.transcript
+            .entries
+            .push(super::super::transcript::Entry::new(message(
+                &format!("m{i}"),
+                Role::Assistant,
+                "line",
+            )));
     }
     app.focus = Focus::Main;
     app.update(key(KeyCode::Char('k')));
@@ -386,7 +619,11 @@ fn history_scrolls_and_marks_new_text() {
     app.update(key(KeyCode::Char('g')));
     assert_eq!(app.transcript.scroll, Scroll::Pinned { item: 0, line: 0 });
     let id = send_hello(&mut app);
-    assert_eq!(app.transcript.scroll, Scroll::Follow, "sending jumps to the bottom");
+    assert_eq!(
+        app.transcript.scroll,
+        Scroll::Follow,
+        "sending jumps to the bottom"
+    );
     app.focus = Focus::Main;
     app.update(key(KeyCode::PageUp));
     delta(&mut app, id, "more");
@@ -410,7 +647,12 @@ fn toggle_unfolds_tool_blocks() {
 fn editor_opens_at_end_of_instructions() {
     let mut app = loaded_app();
     app.update(key(KeyCode::Char('e')));
-    let form = app.editor.as_ref().map(|f| (f.focus, { let c = f.fields[&EditorField::Instructions].cursor(); (c.0, c.1) }));
+    let form = app.editor.as_ref().map(|f| {
+        (f.focus, {
+            let c = f.fields[&EditorField::Instructions].cursor();
+            (c.0, c.1)
+        })
+    });
     assert_eq!(form, Some((EditorField::Instructions, (0, 9))));
     assert_eq!(app.focus, Focus::Main);
 }
@@ -421,8 +663,17 @@ fn editor_saves_only_changed_fields() {
     app.update(key(KeyCode::Char('e')));
     typed(&mut app, " Very.");
     let effects = app.update(ctrl('s'));
-    let expected = AssistantUpdate { instructions: Some("Be brief. Very.".into()), ..AssistantUpdate::default() };
-    assert_eq!(effects, vec![Effect::UpdateAssistant { id: "asst_1".into(), body: expected }]);
+    let expected = AssistantUpdate {
+        instructions: Some("Be brief. Very.".into()),
+        ..AssistantUpdate::default()
+    };
+    assert_eq!(
+        effects,
+        vec![Effect::UpdateAssistant {
+            id: "asst_1".into(),
+            body: expected
+        }]
+    );
     let mut saved = assistant("asst_1", "Help Bot");
     saved.instructions = "Be brief. Very.".into();
     app.update(Action::AssistantSaved(Ok(saved)));
@@ -435,14 +686,24 @@ fn editor_tab_moves_fields_and_validates_numbers() {
     let mut app = loaded_app();
     app.update(key(KeyCode::Char('e')));
     app.update(key(KeyCode::Tab));
-    assert_eq!(app.editor.as_ref().map(|f| f.focus), Some(EditorField::Name));
+    assert_eq!(
+        app.editor.as_ref().map(|f| f.focus),
+        Some(EditorField::Name)
+    );
     for _ in 0..3 {
         app.update(key(KeyCode::Tab));
     }
-    assert_eq!(app.editor.as_ref().map(|f| f.focus), Some(EditorField::Temperature));
+    assert_eq!(
+        app.editor.as_ref().map(|f| f.focus),
+        Some(EditorField::Temperature)
+    );
     typed(&mut app, "x");
     assert_eq!(app.update(ctrl('s')), Vec::<Effect>::new());
-    assert!(app.editor.as_ref().is_some_and(|f| f.errors.contains_key(&EditorField::Temperature)));
+    assert!(
+        app.editor
+            .as_ref()
+            .is_some_and(|f| f.errors.contains_key(&EditorField::Temperature))
+    );
 }
 
 #[test]
@@ -451,10 +712,21 @@ fn editor_shows_server_error_by_field() {
     app.update(key(KeyCode::Char('e')));
     typed(&mut app, "!");
     app.update(ctrl('s'));
-    let err = ApiError::Api { status: 400, code: "invalid_value".into(), message: "instructions are too long".into(), param: Some("instructions".into()), kind: "invalid_request_error".into(), retry_after: None };
+    let err = ApiError::Api {
+        status: 400,
+        code: "invalid_value".into(),
+        message: "instructions are too long".into(),
+        param: Some("instructions".into()),
+        kind: "invalid_request_error".into(),
+        retry_after: None,
+    };
     app.update(Action::AssistantSaved(Err(err)));
     let form = app.editor.as_ref();
-    assert_eq!(form.and_then(|f| f.errors.get(&EditorField::Instructions)).map(String::as_str), Some("instructions are too long"));
+    assert_eq!(
+        form.and_then(|f| f.errors.get(&EditorField::Instructions))
+            .map(String::as_str),
+        Some("instructions are too long")
+    );
     assert!(app.error.is_none());
 }
 
@@ -479,24 +751,59 @@ fn editor_esc_asks_to_discard() {
 fn new_assistant_form_creates() {
     let mut app = loaded_app();
     app.update(key(KeyCode::Char('n')));
-    assert_eq!(app.editor.as_ref().map(|f| f.focus), Some(EditorField::Name));
-    assert_eq!(app.update(ctrl('s')), Vec::<Effect>::new(), "a name is required");
+    assert_eq!(
+        app.editor.as_ref().map(|f| f.focus),
+        Some(EditorField::Name)
+    );
+    assert_eq!(
+        app.update(ctrl('s')),
+        Vec::<Effect>::new(),
+        "a name is required"
+    );
     typed(&mut app, "Fresh");
     let effects = app.update(ctrl('s'));
-    assert!(matches!(effects.as_slice(), [Effect::CreateAssistant(body)] if body.name == "Fresh" && body.instructions.is_none()), "{effects:?}");
+    assert!(
+        matches!(effects.as_slice(), [Effect::CreateAssistant(body)] if body.name == "Fresh" && body.instructions.is_none()),
+        "{effects:?}"
+    );
     app.update(Action::AssistantSaved(Ok(assistant("asst_9", "Fresh"))));
-    assert_eq!(app.assistants.selected().map(|a| a.id.as_str()), Some("asst_9"));
+    assert_eq!(
+        app.assistants.selected().map(|a| a.id.as_str()),
+        Some("asst_9")
+    );
 }
 
 fn tool_config(approval: Approval) -> Config {
-    let handler = ToolHandler { command: Some(vec!["/bin/true".into()]), url: None, timeout_secs: 5, max_output_bytes: 1024, approval };
-    Config { tools: BTreeMap::from([("weather".to_owned(), handler)]), ..Config::default() }
+    let handler = ToolHandler {
+        command: Some(vec!["/bin/true".into()]),
+        url: None,
+        timeout_secs: 5,
+        max_output_bytes: 1024,
+        approval,
+    };
+    Config {
+        tools: BTreeMap::from([("weather".to_owned(), handler)]),
+        ..Config::default()
+    }
 }
 
 fn requires_weather(app: &mut App, id: u64) -> Vec<Effect> {
-    let call = PendingToolCall { id: "call_1".into(), name: "weather".into(), arguments: serde_json::json!({"city": "Oslo"}) };
-    app.update(Action::StreamEvent { stream_id: id, event: Ok(StreamEvent::RequiresAction { message_id: "msg_4".into(), tool_calls: vec![call] }) });
-    app.update(Action::StreamEvent { stream_id: id, event: Ok(StreamEvent::Done) })
+    let call = PendingToolCall {
+        id: "call_1".into(),
+        name: "weather".into(),
+        arguments: serde_json::json!({"city": "Oslo"}),
+    };
+    app.update(Action::StreamEvent {
+        stream_id: id,
+        event: Ok(StreamEvent::RequiresAction {
+            message_id: "msg_4".into(),
+            tool_calls: vec![call],
+        }),
+    });
+    app.update(Action::StreamEvent {
+        stream_id: id,
+        event: Ok(StreamEvent::Done),
+    })
 }
 
 fn tool_app(approval: Approval) -> (App, u64) {
@@ -513,13 +820,33 @@ fn tool_app(approval: Approval) -> (App, u64) {
 fn tool_call_asks_then_runs_once() {
     let (mut app, id) = tool_app(Approval::Ask);
     assert!(requires_weather(&mut app, id).is_empty());
-    assert!(matches!(app.dialogs.last(), Some(Dialog::ToolApproval { call }) if call.name == "weather"));
+    assert!(
+        matches!(app.dialogs.last(), Some(Dialog::ToolApproval { call }) if call.name == "weather")
+    );
     let effects = app.update(key(KeyCode::Char('y')));
-    assert!(matches!(effects.as_slice(), [Effect::RunTool { call, .. }] if call.id == "call_1"), "{effects:?}");
-    let effects = app.update(Action::ToolFinished { call_id: "call_1".into(), output: "sunny".into(), failed: false });
-    let outputs = vec![ToolOutput { tool_call_id: "call_1".into(), output: "sunny".into() }];
-    assert!(matches!(effects.as_slice(), [Effect::SubmitToolOutputs { outputs: o, .. }] if *o == outputs), "{effects:?}");
-    let active = app.transcript.active.as_ref().map(|a| a.tool_calls.iter().map(|c| c.output.clone()).collect::<Vec<_>>());
+    assert!(
+        matches!(effects.as_slice(), [Effect::RunTool { call, .. }] if call.id == "call_1"),
+        "{effects:?}"
+    );
+    let effects = app.update(Action::ToolFinished {
+        call_id: "call_1".into(),
+        output: "sunny".into(),
+        failed: false,
+    });
+    let outputs = vec![ToolOutput {
+        tool_call_id: "call_1".into(),
+        output: "sunny".into(),
+    }];
+    assert!(
+        matches!(effects.as_slice(), [Effect::SubmitToolOutputs { outputs: o, .. }] if *o == outputs),
+        "{effects:?}"
+    );
+    let active = app.transcript.active.as_ref().map(|a| {
+        a.tool_calls
+            .iter()
+            .map(|c| c.output.clone())
+            .collect::<Vec<_>>()
+    });
     assert_eq!(active, Some(vec![Some("sunny".to_owned())]));
 }
 
@@ -528,7 +855,10 @@ fn tool_call_declined_sends_notice() {
     let (mut app, id) = tool_app(Approval::Ask);
     requires_weather(&mut app, id);
     let effects = app.update(key(KeyCode::Char('n')));
-    assert!(matches!(effects.as_slice(), [Effect::SubmitToolOutputs { outputs, .. }] if outputs[0].output == chat::DECLINED_OUTPUT), "{effects:?}");
+    assert!(
+        matches!(effects.as_slice(), [Effect::SubmitToolOutputs { outputs, .. }] if outputs[0].output == chat::DECLINED_OUTPUT),
+        "{effects:?}"
+    );
 }
 
 #[test]
@@ -537,11 +867,18 @@ fn tool_always_allow_skips_later_dialogs() {
     requires_weather(&mut app, id);
     app.update(key(KeyCode::Char('a')));
     assert!(app.always_allowed.contains("weather"));
-    let effects = app.update(Action::ToolFinished { call_id: "call_1".into(), output: "sunny".into(), failed: false });
+    let effects = app.update(Action::ToolFinished {
+        call_id: "call_1".into(),
+        output: "sunny".into(),
+        failed: false,
+    });
     let next = stream_id(&effects);
     app.update(Action::ToolOutputsSubmitted(Ok(())));
     let effects = requires_weather(&mut app, next);
-    assert!(matches!(effects.as_slice(), [Effect::RunTool { .. }]), "{effects:?}");
+    assert!(
+        matches!(effects.as_slice(), [Effect::RunTool { .. }]),
+        "{effects:?}"
+    );
     assert!(app.dialogs.is_empty());
 }
 
@@ -549,7 +886,10 @@ fn tool_always_allow_skips_later_dialogs() {
 fn tool_approval_always_in_config_runs_at_once() {
     let (mut app, id) = tool_app(Approval::Always);
     let effects = requires_weather(&mut app, id);
-    assert!(matches!(effects.as_slice(), [Effect::RunTool { .. }]), "{effects:?}");
+    assert!(
+        matches!(effects.as_slice(), [Effect::RunTool { .. }]),
+        "{effects:?}"
+    );
 }
 
 #[test]
@@ -557,8 +897,14 @@ fn tool_without_handler_reports_and_answers() {
     let (mut app, id) = tool_app(Approval::Ask);
     app.tools.clear();
     let effects = requires_weather(&mut app, id);
-    assert!(matches!(effects.as_slice(), [Effect::SubmitToolOutputs { outputs, .. }] if outputs[0].output.contains("no handler is configured")), "{effects:?}");
-    assert_eq!(app.error.as_ref().map(|e| e.code.as_str()), Some("tool_not_configured"));
+    assert!(
+        matches!(effects.as_slice(), [Effect::SubmitToolOutputs { outputs, .. }] if outputs[0].output.contains("no handler is configured")),
+        "{effects:?}"
+    );
+    assert_eq!(
+        app.error.as_ref().map(|e| e.code.as_str()),
+        Some("tool_not_configured")
+    );
 }
 
 #[test]
@@ -566,10 +912,22 @@ fn drafts_save_after_debounce() {
     let mut app = open_app();
     let start = app.now;
     typed(&mut app, "draft");
-    let effects = app.update(Action::Tick { now: start + Duration::from_millis(100), rate_limit: None });
+    let effects = app.update(Action::Tick {
+        now: start + Duration::from_millis(100),
+        rate_limit: None,
+    });
     assert!(effects.is_empty());
-    let effects = app.update(Action::Tick { now: start + Duration::from_secs(1), rate_limit: None });
-    assert_eq!(effects, vec![Effect::SaveDraft { thread_key: "thread_1".into(), text: "draft".into() }]);
+    let effects = app.update(Action::Tick {
+        now: start + Duration::from_secs(1),
+        rate_limit: None,
+    });
+    assert_eq!(
+        effects,
+        vec![Effect::SaveDraft {
+            thread_key: "thread_1".into(),
+            text: "draft".into()
+        }]
+    );
 }
 
 #[test]
@@ -578,26 +936,65 @@ fn quit_flushes_unsaved_draft() {
     typed(&mut app, "unsaved");
     app.focus = Focus::Threads;
     let effects = app.update(key(KeyCode::Char('q')));
-    assert!(effects.contains(&Effect::SaveDraft { thread_key: "thread_1".into(), text: "unsaved".into() }), "{effects:?}");
+    assert!(
+        effects.contains(&Effect::SaveDraft {
+            thread_key: "thread_1".into(),
+            text: "unsaved".into()
+        }),
+        "{effects:?}"
+    );
 }
 
 #[test]
 fn restore_reopens_last_thread() {
     let mut app = app_with(&Config::default());
     app.restore = Some(("asst_2".into(), "thread_7".into()));
-    let effects = app.update(Action::AssistantsLoaded { offset: 0, result: Ok(Page { data: vec![assistant("asst_1", "A"), assistant("asst_2", "B")], total: 2, has_more: false }) });
-    assert_eq!(effects, vec![Effect::LoadThreads { assistant_id: "asst_2".into() }]);
-    let thread = ThreadSummary { id: "thread_7".into(), assistant_id: "asst_2".into(), title: "t".into(), created_at: String::new() };
-    let effects = app.update(Action::ThreadsLoaded { assistant_id: "asst_2".into(), result: Ok((vec![thread], ThreadSource::Server)) });
-    assert!(effects.contains(&Effect::LoadMessages { thread_id: "thread_7".into() }), "{effects:?}");
+    let effects = app.update(Action::AssistantsLoaded {
+        offset: 0,
+        result: Ok(Page {
+            data: vec![assistant("asst_1", "A"), assistant("asst_2", "B")],
+            total: 2,
+            has_more: false,
+        }),
+    });
+    assert_eq!(
+        effects,
+        vec![Effect::LoadThreads {
+            assistant_id: "asst_2".into()
+        }]
+    );
+    let thread = ThreadSummary {
+        id: "thread_7".into(),
+        assistant_id: "asst_2".into(),
+        title: "t".into(),
+        created_at: String::new(),
+    };
+    let effects = app.update(Action::ThreadsLoaded {
+        assistant_id: "asst_2".into(),
+        result: Ok((vec![thread], ThreadSource::Server)),
+    });
+    assert!(
+        effects.contains(&Effect::LoadMessages {
+            thread_id: "thread_7".into()
+        }),
+        "{effects:?}"
+    );
 }
 
 #[test]
 fn key_override_from_config_applies() {
-    let config = Config { keys: BTreeMap::from([("ctrl-t".to_owned(), "new_thread".to_owned())]), ..Config::default() };
+    let config = Config {
+        keys: BTreeMap::from([("ctrl-t".to_owned(), "new_thread".to_owned())]),
+        ..Config::default()
+    };
     let mut app = app_with(&config);
     app.assistants = loaded_app().assistants;
-    assert_eq!(app.update(ctrl('t')), vec![Effect::CreateThread { assistant_id: "asst_1".into() }]);
+    assert_eq!(
+        app.update(ctrl('t')),
+        vec![Effect::CreateThread {
+            assistant_id: "asst_1".into()
+        }]
+    );
 }
 
 #[test]

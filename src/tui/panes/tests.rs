@@ -9,7 +9,7 @@ use crate::api::ApiError;
 use crate::api::types::*;
 
 use super::super::action::Action;
-use super::super::app::tests::{open_app, loaded_app, message};
+use super::super::app::tests::{loaded_app, message, open_app};
 use super::super::app::{App, Dialog, Focus};
 use super::super::transcript::{ActiveReply, Entry};
 use super::draw;
@@ -55,7 +55,11 @@ fn rich_app() -> App {
         status: ToolCallStatus::Completed,
         output: Some("sunny\nwind 3 m/s".into()),
     });
-    app.transcript.entries.push(Entry::new(message("msg_4", Role::User, "Weather in Oslo? 你好 😀")));
+    app.transcript.entries.push(Entry::new(message(
+        "msg_4",
+        Role::User,
+        "Weather in Oslo? 你好 😀",
+    )));
     app.transcript.entries.push(Entry::new(reply));
     app
 }
@@ -83,7 +87,12 @@ fn streaming_reply() {
         active.content = "Counting: one, two, thr".into();
         active.tokens = 7;
         app.transcript.active = Some(active);
-        app.stream = Some(super::super::app::StreamState { id: 1, thread_id: "thread_1".into(), assistant_id: "asst_1".into(), connecting: false });
+        app.stream = Some(super::super::app::StreamState {
+            id: 1,
+            thread_id: "thread_1".into(),
+            assistant_id: "asst_1".into(),
+            connecting: false,
+        });
         app
     });
 }
@@ -93,7 +102,11 @@ fn history_focused_and_scrolled() {
     snapshot_both("history_scrolled", || {
         let mut app = rich_app();
         for i in 0..30 {
-            app.transcript.entries.push(Entry::new(message(&format!("m{i}"), Role::Assistant, &format!("filler {i}"))));
+            app.transcript.entries.push(Entry::new(message(
+                &format!("m{i}"),
+                Role::Assistant,
+                &format!("filler {i}"),
+            )));
         }
         app.focus = Focus::Main;
         app.update(Action::Resize(80, 24));
@@ -127,8 +140,18 @@ fn editor_with_field_error() {
         let mut app = loaded_app();
         key(&mut app, KeyCode::Char('e'));
         key(&mut app, KeyCode::Char('!'));
-        app.update(Action::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL)));
-        let err = ApiError::Api { status: 400, code: "invalid_value".into(), message: "instructions are too long".into(), param: Some("instructions".into()), kind: String::new(), retry_after: None };
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char('s'),
+            KeyModifiers::CONTROL,
+        )));
+        let err = ApiError::Api {
+            status: 400,
+            code: "invalid_value".into(),
+            message: "instructions are too long".into(),
+            param: Some("instructions".into()),
+            kind: String::new(),
+            retry_after: None,
+        };
         app.update(Action::AssistantSaved(Err(err)));
         app
     });
@@ -156,7 +179,11 @@ fn discard_changes_dialog() {
 fn tool_approval_dialog() {
     snapshot_both("dialog_tool", || {
         let mut app = open_app();
-        let call = PendingToolCall { id: "call_1".into(), name: "weather".into(), arguments: serde_json::json!({"city": "Oslo"}) };
+        let call = PendingToolCall {
+            id: "call_1".into(),
+            name: "weather".into(),
+            arguments: serde_json::json!({"city": "Oslo"}),
+        };
         app.dialogs.push(Dialog::ToolApproval { call });
         app
     });
@@ -184,7 +211,9 @@ fn error_in_status_bar() {
 fn escape_sequences_are_not_drawn() {
     let mut app = open_app();
     let hostile = "before\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[31mred\u{9b}1mafter\tTab";
-    app.transcript.entries.push(Entry::new(message("msg_9", Role::Assistant, hostile)));
+    app.transcript
+        .entries
+        .push(Entry::new(message("msg_9", Role::Assistant, hostile)));
     app.assistants.items[0].name = "Evil\u{1b}[2JName".into();
     let text = screen(&mut app, 120, 40);
     assert!(!text.contains('\u{1b}'), "{text}");
