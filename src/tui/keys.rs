@@ -95,7 +95,7 @@ impl Command {
     }
 }
 
-/// Where a binding applies.
+/// The pane or dialog a binding belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Context {
     Global,

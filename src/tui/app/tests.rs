@@ -65,7 +65,7 @@ fn app_with(config: &Config) -> App {
     app
 }
 
-/// An app with two assistants loaded and the first one's threads listed.
+/// Builds an app with two assistants loaded and the first one's threads listed.
 pub(crate) fn loaded_app() -> App {
     let mut app = app_with(&Config::default());
     app.start();
@@ -95,7 +95,7 @@ pub(crate) fn loaded_app() -> App {
     app
 }
 
-/// An app with thread_1 open and two messages in it.
+/// Builds an app with thread_1 open and two messages in it.
 pub(crate) fn open_app() -> App {
     let mut app = loaded_app();
     app.focus = Focus::Threads;

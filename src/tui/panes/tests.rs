@@ -40,7 +40,7 @@ fn key(app: &mut App, code: KeyCode) {
     app.update(Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
 }
 
-/// A thread with markdown, code, a table and a tool call.
+/// Builds an app whose thread has markdown, code, a table and a tool call.
 fn rich_app() -> App {
     let mut app = open_app();
     let mut reply = message(

@@ -45,7 +45,7 @@ pub fn enter() -> std::io::Result<Tui> {
         )?;
         ENHANCED.store(true, Ordering::SeqCst);
     }
-    // Cleared directly: `Terminal::clear` asks the terminal for the cursor position,
+    // Cleared directly: `Terminal::clear` queries the terminal for the cursor position,
     // which some terminals and terminal emulators in tests never answer.
     execute!(out, Clear(ClearType::All))?;
     Terminal::new(CrosstermBackend::new(out))
