@@ -187,11 +187,16 @@ impl Config {
         let config: Config = toml::from_str(text).map_err(|err| {
             let line = err
                 .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1))
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1)
                 .unwrap_or(1);
+            // The key is read from the start of the line holding the error, because the
+            // span may cover only the value.
             let key = err
                 .span()
-                .and_then(|span| text.get(span))
+                .and_then(|span| {
+                    let before = text.get(..span.start)?;
+                    text.get(before.rfind('\n').map_or(0, |newline| newline + 1)..)
+                })
                 .map(key_at_span)
                 .filter(|key| !key.is_empty())
                 .map(|key| format!(", key {key}"))
@@ -220,9 +225,7 @@ impl Config {
                     )));
                 }
                 (None, None) => {
-                    return Err(semantic(format!(
-                        "tool {name} needs a command or a url"
-                    )));
+                    return Err(semantic(format!("tool {name} needs a command or a url")));
                 }
                 (Some(command), None) if command.is_empty() => {
                     return Err(semantic(format!(
@@ -367,8 +370,11 @@ approval = "always"
 
     #[test]
     fn error_names_line_and_key() {
-        let err = parse("base_url = \"x\"\n\n[tools.a]\ncommand = [\"x\"]\ntimeout_secs = \"slow\"\n");
-        let message = err.map(|_| String::new()).unwrap_or_else(|err| err.to_string());
+        let err =
+            parse("base_url = \"x\"\n\n[tools.a]\ncommand = [\"x\"]\ntimeout_secs = \"slow\"\n");
+        let message = err
+            .map(|_| String::new())
+            .unwrap_or_else(|err| err.to_string());
         assert!(message.contains("/tmp/config.toml"), "{message}");
         assert!(message.contains("line 5"), "{message}");
         assert!(message.contains("timeout_secs"), "{message}");
@@ -377,9 +383,15 @@ approval = "always"
     #[test]
     fn unknown_key_is_rejected() {
         let err = parse("base_ulr = \"x\"\n");
-        let message = err.map(|_| String::new()).unwrap_or_else(|err| err.to_string());
+        let message = err
+            .map(|_| String::new())
+            .unwrap_or_else(|err| err.to_string());
         assert!(message.contains("base_ulr"), "{message}");
         assert!(message.contains("line 1"), "{message}");
+        let later = parse("base_url = \"x\"\n\nbase_ulr = \"x\"\n")
+            .map(|_| String::new())
+            .unwrap_or_else(|err| err.to_string());
+        assert!(later.contains("line 3"), "{later}");
     }
 
     #[test]
@@ -387,13 +399,16 @@ approval = "always"
         let message = parse("[tools.a]\ntimeout_secs = 3\n")
             .map(|_| String::new())
             .unwrap_or_else(|err| err.to_string());
-        assert!(message.contains("tool a needs a command or a url"), "{message}");
+        assert!(
+            message.contains("tool a needs a command or a url"),
+            "{message}"
+        );
     }
 
     #[test]
     fn unknown_profile_lists_known_ones() {
-        let config = parse("[profiles.home]\nbase_url = \"http://127.0.0.1:1/v1\"\n")
-            .unwrap_or_default();
+        let config =
+            parse("[profiles.home]\nbase_url = \"http://127.0.0.1:1/v1\"\n").unwrap_or_default();
         let err = config.connection(Some("work")).err().unwrap_or_default();
         assert!(err.contains("\"work\""), "{err}");
         assert!(err.contains("home"), "{err}");
