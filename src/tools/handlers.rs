@@ -327,4 +327,114 @@ mod tests {
             .unwrap_or_default();
         assert!(message.contains("/nonexistent/tool-program"), "{message}");
     }
+    /// Serves one HTTP request on 127.0.0.1 with `answer(request_body)` after
+    /// `delay`, and returns the handler URL.
+    async fn one_shot_server(
+        delay: Duration,
+        answer: impl FnOnce(&str) -> (u16, String) + Send + 'static,
+    ) -> String {
+        use tokio::io::AsyncReadExt;
+        let Ok(listener) = tokio::net::TcpListener::bind("127.0.0.1:0").await else {
+            panic!("bind");
+        };
+        let url = format!(
+            "http://{}/tool",
+            listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        );
+        tokio::spawn(async move {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 4096];
+            let body = loop {
+                let Ok(read) = socket.read(&mut buffer).await else {
+                    return;
+                };
+                if read == 0 {
+                    return;
+                }
+                data.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            line.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break body.to_owned();
+                    }
+                }
+            };
+            tokio::time::sleep(delay).await;
+            let (status, reply) = answer(&body);
+            let response = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                reply.len()
+            );
+            let _ = socket.write_all(response.as_bytes()).await;
+        });
+        url
+    }
+
+    fn url_handler(url: String, timeout_secs: u64) -> ToolHandler {
+        ToolHandler {
+            command: None,
+            url: Some(url),
+            timeout_secs,
+            max_output_bytes: 1024,
+            approval: Approval::Ask,
+        }
+    }
+
+    #[tokio::test]
+    async fn url_handler_posts_call() {
+        let url = one_shot_server(Duration::ZERO, |body| {
+            let input: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+            let output = format!(
+                "user {}",
+                input["arguments"]["user_id"].as_str().unwrap_or("?")
+            );
+            let id = input["tool_call_id"].clone();
+            (
+                200,
+                serde_json::json!({"tool_call_id": id, "output": output}).to_string(),
+            )
+        })
+        .await;
+        let output = run_handler(&url_handler(url, 5), &call()).await;
+        assert_eq!(output, Ok("user u1".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn url_handler_checks_answer() {
+        let wrong_id = one_shot_server(Duration::ZERO, |_| {
+            (
+                200,
+                r#"{"tool_call_id":"call_other","output":"x"}"#.to_owned(),
+            )
+        })
+        .await;
+        let result = run_handler(&url_handler(wrong_id, 5), &call()).await;
+        assert!(
+            matches!(result, Err(ToolError::InvalidAnswer { .. })),
+            "{result:?}"
+        );
+
+        let failing = one_shot_server(Duration::ZERO, |_| (500, "{}".to_owned())).await;
+        let result = run_handler(&url_handler(failing, 5), &call()).await;
+        let message = result.err().map(|err| err.to_string()).unwrap_or_default();
+        assert!(message.contains("500"), "{message}");
+
+        let slow = one_shot_server(Duration::from_secs(3), |_| (200, "{}".to_owned())).await;
+        let result = run_handler(&url_handler(slow, 1), &call()).await;
+        assert_eq!(result, Err(ToolError::Timeout(1)));
+    }
 }
