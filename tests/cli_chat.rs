@@ -182,7 +182,7 @@ async fn chat_runs_configured_tool() {
     let env = start().await;
     let tool = function_file(env.home.path(), "lookup_user");
     create_assistant(&env, &["--name", "Directory", "--tool", &tool]).await;
-    // The handler checks its stdin and answers with the user id it was given.
+    // The handler checks its stdin and prints a name for the user id it received.
     let script = "input=$(cat); case \"$input\" in *'\"user_id\":\"42\"'*) echo 'Ada Lovelace (42)';; *) echo \"bad input: $input\" >&2; exit 1;; esac";
     env.write_config(&format!(
         "[tools.lookup_user]\ncommand = [\"sh\", \"-c\", {}]\ntimeout_secs = 10\n",

@@ -1,4 +1,4 @@
-//! Retries, timeouts and error answers of the client, against a raw TCP mock that
+//! Retries, timeouts and error responses of the client, against a raw TCP mock that
 //! controls statuses, headers and timing exactly.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,7 +17,7 @@ const KEY: &str = "sk-retry-test-secret";
 const EMPTY_PAGE: &str = r#"{"data":[],"total":0,"has_more":false}"#;
 const ASSISTANT: &str = r#"{"id":"asst_1","name":"Helper","created_at":"2025-01-01T00:00:00Z"}"#;
 
-/// A client with fast backoff and a log of retry notices.
+/// Builds a client with fast backoff and a log of retry notices.
 fn observed_client(base_url: &str, max_retries: u32) -> (Client, Arc<Mutex<Vec<RetryNotice>>>) {
     let mut config = ClientConfig::new(base_url, Some(KEY.to_owned()));
     config.max_retries = max_retries;

@@ -5,10 +5,10 @@
 //! retries with capped exponential backoff and full jitter:
 //!
 //! - a 429 is retried for every request, after its `Retry-After` when it has one;
-//! - a 5xx answer or a connection failure is retried only for GET and DELETE, because
+//! - a 5xx response or a connection failure is retried only for GET and DELETE, because
 //!   repeating a POST could create a second assistant or message.
 //!
-//! Error answers become [`ApiError::Api`]; failures to get an answer become
+//! Error responses become [`ApiError::Api`]; failures to get an answer become
 //! [`ApiError::Transport`]. The key is sent as a sensitive header and never appears in
 //! `Debug` output, logs or error messages.
 
@@ -49,7 +49,7 @@ impl RateLimit {
     }
 }
 
-/// Why the client is about to retry a request.
+/// Reason the client is about to retry a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RetryReason {
     RateLimited,
@@ -378,7 +378,7 @@ impl Client {
             .await
     }
 
-    /// Sends a request and decodes its JSON answer.
+    /// Sends a request and decodes its JSON response.
     async fn call<T: DeserializeOwned>(&self, request: Request<'_>) -> Result<T, ApiError> {
         let response = self.execute(request).await?;
         let status = response.status();
@@ -388,7 +388,7 @@ impl Client {
             .map_err(|err| self.transport_error(err))?;
         serde_json::from_slice(&bytes).map_err(|err| {
             ApiError::Decode(format!(
-                "{} answered {status} with a body that is not the expected JSON: {err}",
+                "{} responded {status} with a body that is not the expected JSON: {err}",
                 self.inner.origin
             ))
         })
@@ -433,7 +433,7 @@ impl Client {
         }
     }
 
-    /// Sends `request` once. A non-2xx answer is read and parsed into an error.
+    /// Sends `request` once. A non-2xx response is read and parsed into an error.
     async fn send_once(
         &self,
         request: &Request<'_>,

@@ -1,9 +1,9 @@
 //! Server-sent event bytes to typed stream events.
 //!
 //! [`event_stream`] turns the body of `GET /v1/threads/{id}/messages/stream` into an
-//! [`EventStream`]. SSE framing (events split across reads or mid-character, CRLF line
-//! endings, comment lines used as keep-alives) is handled by `eventsource-stream`; this
-//! module decides what each event means:
+//! [`EventStream`]. `eventsource-stream` handles the SSE framing: events split across
+//! reads or inside a character, CRLF line endings, and comment lines used as
+//! keep-alives. This module decides what each event means:
 //!
 //! - an event of an unknown `type`, or an SSE event with a name other than `message`,
 //!   is skipped and logged at debug level;

@@ -23,11 +23,11 @@ use super::error::CliError;
 use super::output::{Sanitizer, sanitize_line};
 use super::threads::{MAX_PAGE, MAX_PAGES};
 
-/// Most rounds of custom tool calls in one reply, so two misbehaving sides cannot
+/// Maximum rounds of custom tool calls in one reply, so two misbehaving sides cannot
 /// loop forever.
 const MAX_TOOL_ROUNDS: usize = 16;
 
-/// Longest tool output shown on stderr, in characters.
+/// Maximum tool output shown on stderr, in characters.
 const TOOL_OUTPUT_PREVIEW: usize = 200;
 
 /// Runs `assisters chat`.

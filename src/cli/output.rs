@@ -1,4 +1,4 @@
-//! What the scripting subcommands print: JSON, aligned tables, and server text made
+//! Output of the scripting subcommands: JSON, aligned tables, and server text made
 //! safe for a terminal.
 //!
 //! Every string that came from the server goes through [`Sanitizer`] before it reaches
@@ -15,11 +15,11 @@ use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::error::CliError;
 
-/// Widest table cell, in terminal columns; longer cells end with `…`.
+/// Maximum width of a table cell, in terminal columns. Longer cells end with `…`.
 const MAX_CELL_WIDTH: usize = 48;
 
-/// Longest escape string (OSC, DCS and similar) that is swallowed before the sanitizer
-/// gives up and treats the rest as text, so an unterminated one cannot hide a reply.
+/// Maximum length of an escape string (OSC, DCS and similar) that is dropped. After it
+/// the sanitizer treats the rest as text, so an unterminated one cannot hide a reply.
 const MAX_ESCAPE_STRING: usize = 512;
 
 /// Removes terminal control sequences and control characters from text that may

@@ -44,7 +44,7 @@ pub enum ToolError {
     OutputTooLarge(usize),
     #[error("tool URL {url} failed: {reason}")]
     Http { url: String, reason: String },
-    #[error("tool URL {url} answered with an invalid body: {reason}")]
+    #[error("tool URL {url} responded with an invalid body: {reason}")]
     InvalidAnswer { url: String, reason: String },
 }
 
@@ -197,7 +197,7 @@ async fn post_url(
         })?;
     let status = response.status();
     if !status.is_success() {
-        return Err(http_error(format!("answered {status}")));
+        return Err(http_error(format!("responded {status}")));
     }
     let body = read_body_capped(response, cap)
         .await

@@ -1,7 +1,7 @@
 //! A scripted HTTP/1.1 server on 127.0.0.1 that writes hand-made bytes, for client
 //! tests that need exact control over framing, timing and closing.
 //!
-//! Connection number N (from 0) is answered with script N, or with the last script
+//! Connection number N (from 0) gets script N, or with the last script
 //! once they run out. Each script is a list of [`Step`]s; the mock records every
 //! request head it reads and reports when the client closes a connection it holds.
 
@@ -58,7 +58,7 @@ impl Mock {
     }
 }
 
-/// Starts a mock answering connection N with `scripts[N]`.
+/// Starts a mock that serves connection N with `scripts[N]`.
 pub async fn start(scripts: Vec<Vec<Step>>) -> Mock {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mock");
     let addr = listener.local_addr().expect("mock address");
@@ -190,7 +190,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         .position(|window| window == needle)
 }
 
-/// The head of a close-delimited SSE response.
+/// Writes the head of a close-delimited SSE response.
 pub fn sse_head() -> Step {
     Step::Write(
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
@@ -198,7 +198,7 @@ pub fn sse_head() -> Step {
     )
 }
 
-/// The head of a chunked SSE response.
+/// Writes the head of a chunked SSE response.
 pub fn chunked_sse_head() -> Step {
     Step::Write(
         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
@@ -206,7 +206,7 @@ pub fn chunked_sse_head() -> Step {
     )
 }
 
-/// One chunk of a chunked body.
+/// Writes one chunk of a chunked body.
 pub fn chunk(data: &[u8]) -> Step {
     let mut bytes = format!("{:x}\r\n", data.len()).into_bytes();
     bytes.extend_from_slice(data);
@@ -214,7 +214,7 @@ pub fn chunk(data: &[u8]) -> Step {
     Step::Write(bytes)
 }
 
-/// A whole JSON response with extra header lines (each ending in `\r\n`).
+/// Writes a whole JSON response with extra header lines (each ending in `\r\n`).
 pub fn json_response(status: &str, extra_headers: &str, body: &str) -> Step {
     Step::Write(
         format!(
@@ -225,13 +225,13 @@ pub fn json_response(status: &str, extra_headers: &str, body: &str) -> Step {
     )
 }
 
-/// A contract error body.
+/// Returns a contract error body.
 pub fn error_body(code: &str, message: &str, kind: &str) -> String {
     serde_json::json!({"error": {"code": code, "message": message, "param": null, "type": kind}})
         .to_string()
 }
 
-/// A delta event's `data:` payload.
+/// Returns a delta event's `data:` payload.
 pub fn delta(content: &str) -> String {
     serde_json::json!({"id": "msg_1", "role": "assistant", "content": content, "delta": true})
         .to_string()

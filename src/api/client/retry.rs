@@ -1,4 +1,4 @@
-//! Retry decisions, backoff, and the parsing of error answers and rate-limit headers.
+//! Retry decisions, backoff, and the parsing of error responses and rate-limit headers.
 
 use std::error::Error as _;
 use std::time::{Duration, SystemTime};
@@ -22,14 +22,14 @@ pub(super) const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 /// whole second has ended.
 const RETRY_AFTER_JITTER: Duration = Duration::from_millis(250);
 
-/// Longest part of an unexpected error body quoted in an error message.
+/// Maximum characters of an unexpected error body quoted in an error message.
 const BODY_EXCERPT_CHARS: usize = 200;
 
-/// Why one attempt failed.
+/// Failure of one attempt.
 pub(super) enum Failure {
-    /// No HTTP answer.
+    /// No HTTP response.
     Transport(ApiError),
-    /// An HTTP answer with a non-2xx status, already parsed.
+    /// An HTTP response with a non-2xx status, already parsed.
     Status(StatusCode, ApiError),
 }
 
@@ -69,7 +69,7 @@ impl Failure {
     }
 }
 
-/// Returns the wait before retry number `attempt + 1`, or `None` when the server asks
+/// Returns the wait before retry number `attempt + 1`, or `None` when the server requests
 /// for a wait longer than [`MAX_RETRY_AFTER`].
 ///
 /// Without `Retry-After` the wait is full jitter: uniform between zero and
@@ -114,7 +114,7 @@ pub(super) fn parse_rate_limit(headers: &HeaderMap) -> Option<RateLimit> {
     })
 }
 
-/// Turns a non-2xx answer into an [`ApiError::Api`]. A body that is not the contract's
+/// Turns a non-2xx response into an [`ApiError::Api`]. A body that is not the contract's
 /// `{"error": …}` shape (a proxy's HTML 502 page, say) gets the code the contract uses
 /// for the status and a message quoting the start of the body.
 pub(super) fn error_from_answer(
@@ -129,9 +129,9 @@ pub(super) fn error_from_answer(
     let (code, kind) = fallback_code(status);
     let excerpt = excerpt(body);
     let message = if excerpt.is_empty() {
-        format!("{origin} answered {status} with an empty body")
+        format!("{origin} responded {status} with an empty body")
     } else {
-        format!("{origin} answered {status} with a body that is not an API error: {excerpt}")
+        format!("{origin} responded {status} with a body that is not an API error: {excerpt}")
     };
     ApiError::Api {
         status: status.as_u16(),
@@ -172,8 +172,8 @@ fn excerpt(body: &[u8]) -> String {
     out
 }
 
-/// Describes a failure to get an answer: the host, what failed and the underlying
-/// cause. reqwest errors carry the URL, which holds no secret, but the message names
+/// Describes a failure to get a response: the host, what failed and the underlying
+/// cause. reqwest errors carry the URL, which contains no secret, but the message names
 /// only the host so it stays short.
 pub(super) fn describe_transport(origin: &str, err: reqwest::Error) -> String {
     let what = if err.is_timeout() {
@@ -279,7 +279,7 @@ mod tests {
         assert_eq!(err.status(), Some(502));
         assert_eq!(err.code(), "server_error");
         assert!(
-            err.message().contains("proxy.test answered 502"),
+            err.message().contains("proxy.test responded 502"),
             "{}",
             err.message()
         );
