@@ -548,3 +548,25 @@ async fn twenty_concurrent_streams() {
         assert!(matches!(items.last(), Some(Ok(StreamEvent::Done))));
     }
 }
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let server = real_server(|config| config.max_body = 2000).await;
+    let client = client(&server);
+    let body = AssistantCreate {
+        instructions: Some("x".repeat(5000)),
+        ..named("Big")
+    };
+
+    let err = assert_api_error(
+        client.create_assistant(&body).await,
+        413,
+        "request_too_large",
+    );
+
+    let ApiError::Api { kind, .. } = &err else {
+        panic!("expected an API error");
+    };
+    assert_eq!(kind, "invalid_request_error");
+    assert!(err.message().contains("2000"), "{err:?}");
+}
