@@ -18,9 +18,9 @@
 //! drops the stream.
 
 pub mod gguf;
+mod script;
 pub mod scripted;
 pub mod upstream;
-mod script;
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -107,7 +107,10 @@ pub fn build(name: &str, options: &EngineOptions) -> Result<Arc<dyn Engine>, Eng
                 Some(path) => Script::load(path)?,
                 None => Script::builtin()?,
             };
-            Ok(Arc::new(scripted::Scripted::new(script, options.token_delay)))
+            Ok(Arc::new(scripted::Scripted::new(
+                script,
+                options.token_delay,
+            )))
         }
         gguf::NAME => Ok(Arc::new(gguf::GgufEngine::from_options(options)?)),
         upstream::NAME => Ok(Arc::new(upstream::Upstream::from_options(options)?)),
@@ -135,6 +138,9 @@ mod tests {
     #[test]
     fn scripted_engine_builds_by_name() {
         let engine = build("scripted", &EngineOptions::default());
-        assert_eq!(engine.ok().map(|e| e.name().to_owned()), Some("scripted".into()));
+        assert_eq!(
+            engine.ok().map(|e| e.name().to_owned()),
+            Some("scripted".into())
+        );
     }
 }
