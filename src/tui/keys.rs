@@ -33,6 +33,8 @@ pub enum Command {
     Refresh,
     Filter,
     Toggle,
+    NextTool,
+    PrevTool,
     Send,
     Newline,
     ExternalEditor,
@@ -44,7 +46,7 @@ pub enum Command {
 }
 
 /// Names used in the config file, one per command.
-const NAMES: [(Command, &str); 29] = [
+const NAMES: [(Command, &str); 31] = [
     (Command::Quit, "quit"),
     (Command::Interrupt, "interrupt"),
     (Command::Help, "help"),
@@ -66,6 +68,8 @@ const NAMES: [(Command, &str); 29] = [
     (Command::Refresh, "refresh"),
     (Command::Filter, "filter"),
     (Command::Toggle, "toggle"),
+    (Command::NextTool, "next_tool"),
+    (Command::PrevTool, "prev_tool"),
     (Command::Send, "send"),
     (Command::Newline, "newline"),
     (Command::ExternalEditor, "external_editor"),
@@ -408,14 +412,28 @@ fn default_bindings() -> Vec<Binding> {
             X::History,
             KeyChord::plain(K::Enter),
             C::Toggle,
-            "fold/unfold tools",
+            "fold/unfold tool",
             true,
         ),
         (
             X::History,
             KeyChord::plain(K::Char(' ')),
             C::Toggle,
-            "fold/unfold tools",
+            "fold/unfold tool",
+            false,
+        ),
+        (
+            X::History,
+            KeyChord::plain(K::Char(']')),
+            C::NextTool,
+            "next tool block",
+            true,
+        ),
+        (
+            X::History,
+            KeyChord::plain(K::Char('[')),
+            C::PrevTool,
+            "previous tool block",
             false,
         ),
         (
@@ -797,6 +815,6 @@ mod tests {
             assert_eq!(Command::from_name(name), Some(command));
             assert_eq!(command.name(), name);
         }
-        assert_eq!(names.len(), 29);
+        assert_eq!(names.len(), 31);
     }
 }
