@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod local;
 pub mod model;
 pub mod server;
 pub mod tools;
@@ -13,7 +14,6 @@ pub mod tui;
 use std::process::ExitCode;
 
 use cli::Command;
-use cli::error::EXIT_USAGE;
 
 /// Runs the parsed command line and returns the process exit code: 0 on success,
 /// 1 on an API or transport error, 2 on a usage error.
@@ -27,14 +27,6 @@ pub fn run(cli: cli::Cli) -> ExitCode {
     let _log = cli::logging::init(paths.as_ref(), is_server);
     let result = match command {
         Some(Command::Serve(args)) => cli::dispatch::serve(args),
-        _ if global.local => {
-            // TODO: start a server in this process on a loopback port and talk to it.
-            eprintln!(
-                "error: --local is not available yet; run `assisters serve` and pass \
-                 --base-url http://127.0.0.1:8080/v1"
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
         None => cli::dispatch::tui(&global, paths),
         Some(command) => cli::dispatch::subcommand(command, &global, paths.as_ref()),
     };

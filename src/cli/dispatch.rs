@@ -5,7 +5,7 @@ use crate::config::Paths;
 
 use super::error::CliError;
 use super::setup::{self, Setup};
-use super::{Command, GlobalArgs, ServeArgs, assistants, chat, threads};
+use super::{Command, GlobalArgs, ServeArgs, assistants, chat, local, threads};
 
 /// Runs `assisters serve` until SIGINT or SIGTERM.
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
@@ -18,9 +18,18 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         .map_err(|err| CliError::Failed("server_error", format!("{err:#}")))
 }
 
-/// Opens the full-screen app.
+/// Opens the full-screen app: on an in-process server with `--local`, or when no key
+/// and no base URL are configured; on the configured server otherwise.
 pub fn tui(global: &GlobalArgs, paths: Option<Paths>) -> Result<(), CliError> {
+    if global.local {
+        return local::tui(global, paths);
+    }
     let setup = setup::resolve(global, paths.as_ref())?;
+    if setup.unconfigured {
+        tracing::info!("no API key and no base URL configured: starting in local mode");
+        return local::tui(global, paths);
+    }
+    reject_model_flag(global)?;
     let Some(paths) = paths else {
         return Err(CliError::Failed(
             "no_home",
@@ -34,6 +43,7 @@ pub fn tui(global: &GlobalArgs, paths: Option<Paths>) -> Result<(), CliError> {
         client,
         config: setup.config,
         paths,
+        engine_status: None,
     };
     crate::tui::run(launch).map_err(|err| CliError::Failed("tui_error", format!("{err:#}")))
 }
@@ -44,6 +54,10 @@ pub fn subcommand(
     global: &GlobalArgs,
     paths: Option<&Paths>,
 ) -> Result<(), CliError> {
+    if global.local {
+        return local::subcommand(command, global, paths);
+    }
+    reject_model_flag(global)?;
     let setup = setup::resolve(global, paths)?;
     setup::require_key(&setup)?;
     let client = setup.client()?;
@@ -54,7 +68,19 @@ pub fn subcommand(
     runtime.block_on(run_api_command(command, &client, &setup, global.json))
 }
 
-async fn run_api_command(
+/// `--model` picks the model of local mode; a remote server has its own.
+fn reject_model_flag(global: &GlobalArgs) -> Result<(), CliError> {
+    match &global.local_model {
+        Some(path) => Err(CliError::Usage(format!(
+            "--model {} applies to local mode only; add --local",
+            path.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Runs one API subcommand with a ready client.
+pub(super) async fn run_api_command(
     command: Command,
     client: &Client,
     setup: &Setup,

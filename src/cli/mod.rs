@@ -9,6 +9,7 @@ pub mod assistants;
 pub mod chat;
 pub mod dispatch;
 pub mod error;
+pub mod local;
 pub mod logging;
 pub mod model;
 pub mod output;
@@ -36,9 +37,16 @@ pub struct GlobalArgs {
     /// Print the API's JSON instead of tables
     #[arg(long, global = true)]
     pub json: bool,
-    /// Run a server in this process, on a loopback port, and talk to it
+    /// Run a server in this process, on a loopback port, with the embedded model, and
+    /// talk to it [default when no API key and no base URL are configured]
     #[arg(long, global = true)]
     pub local: bool,
+    /// GGUF model file for --local [default: the fetched default model]
+    #[arg(long = "model", value_name = "PATH")]
+    pub local_model: Option<PathBuf>,
+    /// Fetch the default model without asking when --local needs it
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
     /// Profile from the config file
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,

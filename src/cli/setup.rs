@@ -5,6 +5,9 @@
 //! finally the hosted service's default. The key comes from `ASSISTERS_API_KEY`, the
 //! config file's `api_key`, then its `api_key_command`. Empty environment variables
 //! count as unset.
+//!
+//! When neither a key nor a base URL is configured anywhere, the app (no subcommand)
+//! starts in local mode; see [`Setup::unconfigured`].
 
 use std::path::PathBuf;
 
@@ -21,6 +24,9 @@ pub struct Setup {
     /// The config file that was read (it may not exist).
     pub config_path: Option<PathBuf>,
     pub client_config: ClientConfig,
+    /// True when no key and no base URL came from the flags, the environment or
+    /// the config file.
+    pub unconfigured: bool,
 }
 
 impl Setup {
@@ -39,18 +45,32 @@ pub fn config_path(global: &GlobalArgs, paths: Option<&Paths>) -> Option<PathBuf
         .or_else(|| paths.map(Paths::config_file))
 }
 
-/// Reads the config file and resolves the connection, reading the environment.
-pub fn resolve(global: &GlobalArgs, paths: Option<&Paths>) -> Result<Setup, CliError> {
+/// Reads the config file (an absent file gives the defaults) and returns it with its
+/// path.
+pub fn load_config(
+    global: &GlobalArgs,
+    paths: Option<&Paths>,
+) -> Result<(Config, Option<PathBuf>), CliError> {
     let config_path = config_path(global, paths);
     let config = match &config_path {
         Some(path) => Config::load(path).map_err(|err| CliError::Usage(err.to_string()))?,
         None => Config::default(),
     };
-    let client_config = resolve_connection(global, &config, |name| std::env::var(name).ok())?;
+    Ok((config, config_path))
+}
+
+/// Reads the config file and resolves the connection, reading the environment.
+pub fn resolve(global: &GlobalArgs, paths: Option<&Paths>) -> Result<Setup, CliError> {
+    let (config, config_path) = load_config(global, paths)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let client_config = resolve_connection(global, &config, env)?;
+    let unconfigured =
+        client_config.api_key.is_none() && configured_base_url(global, &config, env)?.is_none();
     Ok(Setup {
         config,
         config_path,
         client_config,
+        unconfigured,
     })
 }
 
@@ -60,16 +80,12 @@ pub fn resolve_connection(
     config: &Config,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<ClientConfig, CliError> {
+    let base_url =
+        configured_base_url(global, config, &env)?.unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
     let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
     let connection = config
         .connection(global.profile.as_deref())
         .map_err(CliError::Usage)?;
-    let base_url = global
-        .base_url
-        .clone()
-        .or_else(|| env(config::BASE_URL_ENV))
-        .or(connection.base_url)
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
     let api_key = match env(config::API_KEY_ENV).or(connection.api_key) {
         Some(key) => Some(key),
         None => match &connection.api_key_command {
@@ -78,6 +94,23 @@ pub fn resolve_connection(
         },
     };
     Ok(ClientConfig::new(base_url, api_key))
+}
+
+/// Returns the base URL from `--base-url`, the environment or the config file, or
+/// `None` when none of them sets one.
+pub fn configured_base_url(
+    global: &GlobalArgs,
+    config: &Config,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, CliError> {
+    let connection = config
+        .connection(global.profile.as_deref())
+        .map_err(CliError::Usage)?;
+    Ok(global
+        .base_url
+        .clone()
+        .or_else(|| env(config::BASE_URL_ENV).filter(|value| !value.trim().is_empty()))
+        .or(connection.base_url))
 }
 
 /// Returns the key or a usage error saying where to put it.
@@ -105,6 +138,8 @@ mod tests {
             base_url: base_url.map(str::to_owned),
             json: false,
             local: false,
+            local_model: None,
+            yes: false,
             profile: profile.map(str::to_owned),
             config: None,
         }

@@ -13,8 +13,15 @@ pub mod text;
 pub mod theme;
 pub mod transcript;
 
+use std::sync::Arc;
+
 use crate::api::Client;
 use crate::config::{Config, Paths};
+use crate::engine::gguf::ModelStatus;
+
+/// Reports the state of the in-process model for the status bar; polled on every
+/// timer tick, so it must be cheap and must not block.
+pub type StatusProbe = Arc<dyn Fn() -> ModelStatus + Send + Sync>;
 
 /// Everything the app needs to start.
 pub struct Launch {
@@ -23,6 +30,8 @@ pub struct Launch {
     pub paths: Paths,
     /// What the status bar shows for the server: its URL, or "local".
     pub server_label: String,
+    /// The in-process model's state, in local mode; `None` for a remote server.
+    pub engine_status: Option<StatusProbe>,
 }
 
 /// Opens the full-screen app and runs it until the user quits.

@@ -19,6 +19,7 @@ use crate::api::ApiError;
 use crate::api::client::{RateLimit, RetryNotice};
 use crate::api::types::PendingToolCall;
 use crate::config::{Config, ToolHandler};
+use crate::engine::gguf::ModelStatus;
 
 pub use composer::Composer;
 pub use editor::{EditorField, EditorForm, EditorMode, FIELDS};
@@ -134,6 +135,8 @@ pub struct App {
     pub next_stream_id: u64,
     /// The thread to open once the assistants list shows its assistant.
     pub restore: Option<(String, String)>,
+    /// The in-process model's state in local mode; `None` for a remote server.
+    pub engine_status: Option<ModelStatus>,
     pub quit: bool,
     /// Something visible changed since the last frame.
     pub dirty: bool,
@@ -177,6 +180,7 @@ impl App {
             tool_run: None,
             next_stream_id: 1,
             restore: None,
+            engine_status: None,
             quit: false,
             dirty: true,
         }
@@ -230,6 +234,14 @@ impl App {
             self.retry = None;
         }
         self.composer.due_draft(now).into_iter().collect()
+    }
+
+    /// Records the in-process model's state; the status bar shows it.
+    pub fn set_engine_status(&mut self, status: ModelStatus) {
+        if self.engine_status.as_ref() != Some(&status) {
+            self.engine_status = Some(status);
+            self.dirty = true;
+        }
     }
 
     /// Returns the layout of the current screen size.

@@ -10,6 +10,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use crate::api::client::RetryReason;
+use crate::engine::gguf::ModelStatus;
 
 use super::super::app::App;
 use super::super::text::sanitize_line;
@@ -26,6 +27,20 @@ fn state_line(app: &App) -> Line<'static> {
         format!(" {}", sanitize_line(&app.server_label)),
         Style::new().fg(app.styles.accent),
     )];
+    match &app.engine_status {
+        Some(ModelStatus::Loading) => {
+            spans.push(sep());
+            spans.push(Span::styled("loading model…", dim));
+        }
+        Some(status @ ModelStatus::Failed(_)) => {
+            spans.push(sep());
+            spans.push(Span::styled(
+                sanitize_line(&status.to_string()),
+                Style::new().fg(app.styles.error),
+            ));
+        }
+        Some(ModelStatus::Ready) | None => {}
+    }
     if let Some(assistant) = app.assistants.selected() {
         spans.push(sep());
         spans.push(Span::raw(sanitize_line(&assistant.model)));

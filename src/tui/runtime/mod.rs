@@ -18,10 +18,10 @@ use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::api::client::RetryObserver;
 
-use super::Launch;
 use super::action::{Action, Effect};
 use super::app::App;
 use super::panes;
+use super::{Launch, StatusProbe};
 use store::LocalStore;
 use tasks::Tasks;
 use terminal::Tui;
@@ -61,9 +61,11 @@ async fn run_async(launch: Launch) -> anyhow::Result<()> {
     let tasks = Tasks::new(client, store, sender.clone());
     let mut app = App::new(launch.server_label, &launch.config, Instant::now(), drafts);
     app.restore = last_thread.map(|last| (last.assistant_id, last.thread_id));
+    let probe = launch.engine_status;
+    poll_engine(&mut app, probe.as_ref());
     spawn_signal_watch(sender);
     let mut terminal = terminal::enter()?;
-    let result = event_loop(&mut terminal, &mut app, &tasks, receiver).await;
+    let result = event_loop(&mut terminal, &mut app, &tasks, receiver, probe.as_ref()).await;
     terminal::restore();
     result
 }
@@ -93,6 +95,7 @@ async fn event_loop(
     app: &mut App,
     tasks: &Tasks,
     mut receiver: UnboundedReceiver<Action>,
+    probe: Option<&StatusProbe>,
 ) -> anyhow::Result<()> {
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
@@ -113,7 +116,10 @@ async fn event_loop(
                 None => Some(Action::Terminate),
             },
             action = receiver.recv() => action,
-            _ = ticker.tick() => Some(tick(tasks)),
+            _ = ticker.tick() => {
+                poll_engine(app, probe);
+                Some(tick(tasks))
+            }
             _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => None,
         };
         let mut pending = first.into_iter().collect::<Vec<_>>();
@@ -142,6 +148,13 @@ fn frame_wait(app: &App, last_frame: Option<Instant>) -> Option<Duration> {
     }
     let since = last_frame.map(|at| at.elapsed()).unwrap_or(FRAME);
     Some(FRAME.saturating_sub(since))
+}
+
+/// Copies the in-process model's state into the app, in local mode.
+fn poll_engine(app: &mut App, probe: Option<&StatusProbe>) {
+    if let Some(probe) = probe {
+        app.set_engine_status(probe());
+    }
 }
 
 fn tick(tasks: &Tasks) -> Action {
