@@ -6,6 +6,7 @@
 //! costs the same for ten messages or ten thousand.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +16,8 @@ use ratatui::text::{Line, Span};
 use crate::api::types::{Message, MessageStatus, Role, ToolCallRecord, ToolCallStatus};
 
 use super::text::{
-    MdLine, render_markdown, sanitize, sanitize_line, truncate_to_width, wrap_md_lines,
+    MdLine, StreamingMarkdown, render_markdown, sanitize, sanitize_line, truncate_to_width,
+    wrap_md_lines,
 };
 use super::theme::Styles;
 
@@ -34,8 +36,51 @@ pub struct Entry {
 #[derive(Debug)]
 struct Cached {
     width: u16,
-    unfolded: bool,
+    folds: FoldKey,
     lines: Arc<Vec<Line<'static>>>,
+    /// First line of each tool block.
+    tool_starts: Vec<usize>,
+}
+
+/// How the tool blocks of one message are shown: unfolded or not, and which one is
+/// selected.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct FoldKey {
+    unfolded: Vec<bool>,
+    selected: Option<usize>,
+}
+
+/// Which tool blocks are unfolded, and the one selected in the history pane. Blocks
+/// are named by their tool call id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Folds {
+    pub unfolded: HashSet<String>,
+    pub selected: Option<String>,
+}
+
+impl Folds {
+    fn key(&self, calls: &[ToolCallRecord]) -> FoldKey {
+        if calls.is_empty() {
+            return FoldKey::default();
+        }
+        FoldKey {
+            unfolded: calls
+                .iter()
+                .map(|c| self.unfolded.contains(&c.id))
+                .collect(),
+            selected: self
+                .selected
+                .as_ref()
+                .and_then(|id| calls.iter().position(|c| &c.id == id)),
+        }
+    }
+
+    /// Unfolds a folded block, or folds an unfolded one.
+    pub fn toggle(&mut self, call_id: &str) {
+        if !self.unfolded.remove(call_id) {
+            self.unfolded.insert(call_id.to_owned());
+        }
+    }
 }
 
 impl Entry {
@@ -54,29 +99,33 @@ impl Entry {
         }
     }
 
-    /// Returns the laid-out lines, from the cache when the width and folding match.
-    /// The cache is memoisation of a pure function, so reading through `&self` keeps
-    /// drawing free of visible state changes.
-    fn lines(&self, width: u16, unfolded: bool, styles: &Styles) -> Arc<Vec<Line<'static>>> {
+    /// Returns the laid-out lines and the first line of each tool block, from the
+    /// cache when the width and folding match. The cache is memoisation of a pure
+    /// function, so reading through `&self` keeps drawing free of visible state
+    /// changes.
+    fn layout(
+        &self,
+        width: u16,
+        folds: &Folds,
+        styles: &Styles,
+    ) -> (Arc<Vec<Line<'static>>>, Vec<usize>) {
+        let key = folds.key(&self.message.tool_calls);
         if let Some(cached) = self.cache.borrow().as_ref()
             && cached.width == width
-            && cached.unfolded == unfolded
+            && cached.folds == key
         {
-            return Arc::clone(&cached.lines);
+            return (Arc::clone(&cached.lines), cached.tool_starts.clone());
         }
-        let lines = Arc::new(layout_message(
-            &self.message,
-            self.note.as_deref(),
-            width,
-            unfolded,
-            styles,
-        ));
+        let (lines, tool_starts) =
+            layout_message(&self.message, self.note.as_deref(), width, &key, styles);
+        let lines = Arc::new(lines);
         *self.cache.borrow_mut() = Some(Cached {
             width,
-            unfolded,
+            folds: key,
             lines: Arc::clone(&lines),
+            tool_starts: tool_starts.clone(),
         });
-        lines
+        (lines, tool_starts)
     }
 }
 
@@ -89,6 +138,48 @@ pub struct ActiveReply {
     pub tokens: usize,
     pub started: Instant,
     pub created_at: String,
+    /// Rendered lines of the finished blocks of `content`; see [`StreamingMarkdown`].
+    body: RefCell<StreamBody>,
+}
+
+/// The wrapped lines of the finished markdown blocks of a reply in progress.
+#[derive(Debug, Clone, Default)]
+struct StreamBody {
+    markdown: StreamingMarkdown,
+    width: u16,
+    generation: u64,
+    /// Markdown lines wrapped into `wrapped` so far.
+    wrapped_md: usize,
+    wrapped: Arc<Vec<Line<'static>>>,
+}
+
+impl StreamBody {
+    /// Lays out `content` at `width`: the wrapped final blocks (shared, and only
+    /// extended while the text grows), how many of them to show, and the wrapped rest.
+    fn layout(
+        &mut self,
+        content: &str,
+        width: u16,
+        code_theme: &str,
+    ) -> (Arc<Vec<Line<'static>>>, usize, Vec<Line<'static>>) {
+        let rendered = self.markdown.render(content, code_theme);
+        if self.width != width || self.generation != rendered.generation {
+            self.width = width;
+            self.generation = rendered.generation;
+            self.wrapped_md = 0;
+            self.wrapped = Arc::new(Vec::new());
+        }
+        if self.wrapped_md < rendered.done.len() {
+            let more = wrap_md_lines(&rendered.done[self.wrapped_md..], usize::from(width));
+            Arc::make_mut(&mut self.wrapped).extend(more);
+            self.wrapped_md = rendered.done.len();
+        }
+        // Every blank markdown line wraps to exactly one line.
+        let cut = rendered.done.len() - rendered.done_len;
+        let shown = self.wrapped.len() - cut;
+        let tail = wrap_md_lines(&rendered.tail, usize::from(width));
+        (Arc::clone(&self.wrapped), shown, tail)
+    }
 }
 
 impl ActiveReply {
@@ -100,6 +191,35 @@ impl ActiveReply {
             tokens: 0,
             started,
             created_at: String::new(),
+            body: RefCell::default(),
+        }
+    }
+
+    /// Lays out the reply. Only the markdown blocks that may still change are rendered
+    /// again; the result equals a layout of the whole text.
+    fn item_lines(&self, width: u16, folds: &Folds, styles: &Styles) -> ItemLines {
+        let (done, done_len, mut rest) =
+            self.body
+                .borrow_mut()
+                .layout(&self.content, width, &styles.code_theme);
+        let key = folds.key(&self.tool_calls);
+        let mut tool_starts = Vec::with_capacity(self.tool_calls.len());
+        for (index, call) in self.tool_calls.iter().enumerate() {
+            tool_starts.push(1 + done_len + rest.len());
+            rest.extend(tool_block(call, width, &key, index, styles));
+        }
+        rest.push(Line::default());
+        ItemLines {
+            header: Some(header(
+                Role::Assistant,
+                &self.created_at,
+                Some("streaming…"),
+                styles,
+            )),
+            done,
+            done_len,
+            rest,
+            tool_starts,
         }
     }
 
@@ -116,6 +236,44 @@ impl ActiveReply {
             tool_calls: self.tool_calls,
             status,
         }
+    }
+}
+
+/// The lines of one item of the transcript: an optional header, a shared run of
+/// cached lines, and lines laid out for this frame.
+pub struct ItemLines {
+    header: Option<Line<'static>>,
+    done: Arc<Vec<Line<'static>>>,
+    done_len: usize,
+    rest: Vec<Line<'static>>,
+    /// First line of each tool block.
+    tool_starts: Vec<usize>,
+}
+
+impl ItemLines {
+    fn cached(lines: Arc<Vec<Line<'static>>>, tool_starts: Vec<usize>) -> Self {
+        ItemLines {
+            header: None,
+            done_len: lines.len(),
+            done: lines,
+            rest: Vec::new(),
+            tool_starts,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.header.is_some()) + self.done_len + self.rest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Line<'static>> {
+        self.header
+            .iter()
+            .chain(self.done[..self.done_len].iter())
+            .chain(self.rest.iter())
     }
 }
 
@@ -137,7 +295,7 @@ pub struct Transcript {
     pub scroll: Scroll,
     /// New text arrived while the view was scrolled up.
     pub unseen_below: bool,
-    pub tools_unfolded: bool,
+    pub folds: Folds,
     pub loading: bool,
 }
 
@@ -149,7 +307,7 @@ impl Default for Transcript {
             active: None,
             scroll: Scroll::Follow,
             unseen_below: false,
-            tools_unfolded: false,
+            folds: Folds::default(),
             loading: false,
         }
     }
@@ -161,14 +319,15 @@ impl Transcript {
         self.entries.len() + usize::from(self.active.is_some())
     }
 
-    fn item_lines(&self, item: usize, width: u16, styles: &Styles) -> Arc<Vec<Line<'static>>> {
+    fn item_lines(&self, item: usize, width: u16, styles: &Styles) -> ItemLines {
         match self.entries.get(item) {
-            Some(entry) => entry.lines(width, self.tools_unfolded, styles),
-            // TODO: cache the finished paragraphs of the reply in progress; it is laid out
-            // whole on every frame, which grows with its length.
+            Some(entry) => {
+                let (lines, tool_starts) = entry.layout(width, &self.folds, styles);
+                ItemLines::cached(lines, tool_starts)
+            }
             None => match &self.active {
-                Some(active) => Arc::new(layout_active(active, width, self.tools_unfolded, styles)),
-                None => Arc::new(Vec::new()),
+                Some(active) => active.item_lines(width, &self.folds, styles),
+                None => ItemLines::cached(Arc::default(), Vec::new()),
             },
         }
     }
@@ -287,6 +446,111 @@ impl Transcript {
         }
     }
 
+    /// Returns every tool block in thread order, as (item, tool call id).
+    fn tool_blocks(&self) -> Vec<(usize, &str)> {
+        let entries = self.entries.iter().map(|e| &e.message.tool_calls);
+        let active = self.active.iter().map(|a| &a.tool_calls);
+        entries
+            .chain(active)
+            .enumerate()
+            .flat_map(|(item, calls)| calls.iter().map(move |c| (item, c.id.as_str())))
+            .collect()
+    }
+
+    /// Moves the tool block selection by `step` blocks (the last block when none is
+    /// selected) and scrolls it into a `width` x `height` view. Returns false when the
+    /// thread has no tool blocks.
+    pub fn select_tool(&mut self, step: isize, width: u16, height: u16, styles: &Styles) -> bool {
+        let blocks = self.tool_blocks();
+        let Some(last) = blocks.len().checked_sub(1) else {
+            return false;
+        };
+        let current = self
+            .folds
+            .selected
+            .as_deref()
+            .and_then(|id| blocks.iter().position(|(_, b)| *b == id));
+        let next = match current {
+            Some(index) => index.saturating_add_signed(step).min(last),
+            None => last,
+        };
+        let (item, id) = blocks[next];
+        self.folds.selected = Some(id.to_owned());
+        self.reveal_tool(item, width, height, styles);
+        true
+    }
+
+    /// Folds or unfolds the selected tool block, selecting the last one when none is.
+    pub fn toggle_selected(&mut self, width: u16, height: u16, styles: &Styles) {
+        let selected_exists = self
+            .folds
+            .selected
+            .as_deref()
+            .is_some_and(|id| self.tool_blocks().iter().any(|(_, b)| *b == id));
+        if !selected_exists && !self.select_tool(0, width, height, styles) {
+            return;
+        }
+        if let Some(id) = self.folds.selected.clone() {
+            self.folds.toggle(&id);
+        }
+    }
+
+    /// Scrolls so that the first line of the selected block of `item` is in view.
+    fn reveal_tool(&mut self, item: usize, width: u16, height: u16, styles: &Styles) {
+        let lines = self.item_lines(item, width, styles);
+        let index = self.folds.selected.as_deref().and_then(|id| {
+            let calls = match self.entries.get(item) {
+                Some(entry) => &entry.message.tool_calls,
+                None => &self.active.as_ref()?.tool_calls,
+            };
+            calls.iter().position(|c| c.id == id)
+        });
+        let Some(line) = index.and_then(|i| lines.tool_starts.get(i).copied()) else {
+            return;
+        };
+        let height = usize::from(height);
+        let top = match self.scroll {
+            Scroll::Follow => self.bottom_top(width, height, styles),
+            Scroll::Pinned { item, line } => (item, line),
+        };
+        if top <= (item, line)
+            && self.lines_between(top, (item, line), width, height, styles) < height
+        {
+            return;
+        }
+        if self.lines_below((item, line), width, height, styles) <= height {
+            self.follow();
+        } else {
+            self.scroll = Scroll::Pinned { item, line };
+        }
+    }
+
+    /// Counts the lines from `from` up to `to` (which comes after it), stopping once
+    /// past `limit`.
+    fn lines_between(
+        &self,
+        from: (usize, usize),
+        to: (usize, usize),
+        width: u16,
+        limit: usize,
+        styles: &Styles,
+    ) -> usize {
+        if from.0 == to.0 {
+            return to.1.saturating_sub(from.1);
+        }
+        let mut count = self
+            .item_lines(from.0, width, styles)
+            .len()
+            .saturating_sub(from.1);
+        for item in from.0 + 1..to.0 {
+            if count > limit {
+                return count;
+            }
+            count += self.item_lines(item, width, styles).len();
+        }
+        count + to.1
+    }
+
     /// Finds a tool call by id in the active reply or the recent entries.
     pub fn tool_call_mut(&mut self, call_id: &str) -> Option<&mut ToolCallRecord> {
         if let Some(active) = &mut self.active
@@ -370,44 +634,28 @@ fn body_lines(role: Role, content: &str, width: u16, styles: &Styles) -> Vec<Lin
     wrap_md_lines(&md, usize::from(width))
 }
 
+/// Lays out a finished message; returns its lines and the first line of each tool
+/// block.
 fn layout_message(
     message: &Message,
     note: Option<&str>,
     width: u16,
-    unfolded: bool,
+    folds: &FoldKey,
     styles: &Styles,
-) -> Vec<Line<'static>> {
+) -> (Vec<Line<'static>>, Vec<usize>) {
     let note = note.or(match message.status {
         MessageStatus::Incomplete => Some("incomplete"),
         _ => None,
     });
     let mut lines = vec![header(message.role, &message.created_at, note, styles)];
     lines.extend(body_lines(message.role, &message.content, width, styles));
-    for call in &message.tool_calls {
-        lines.extend(tool_block(call, width, unfolded, styles));
+    let mut tool_starts = Vec::with_capacity(message.tool_calls.len());
+    for (index, call) in message.tool_calls.iter().enumerate() {
+        tool_starts.push(lines.len());
+        lines.extend(tool_block(call, width, folds, index, styles));
     }
     lines.push(Line::default());
-    lines
-}
-
-fn layout_active(
-    active: &ActiveReply,
-    width: u16,
-    unfolded: bool,
-    styles: &Styles,
-) -> Vec<Line<'static>> {
-    let mut lines = vec![header(
-        Role::Assistant,
-        &active.created_at,
-        Some("streaming…"),
-        styles,
-    )];
-    lines.extend(body_lines(Role::Assistant, &active.content, width, styles));
-    for call in &active.tool_calls {
-        lines.extend(tool_block(call, width, unfolded, styles));
-    }
-    lines.push(Line::default());
-    lines
+    (lines, tool_starts)
 }
 
 fn status_label(status: ToolCallStatus) -> &'static str {
@@ -421,18 +669,25 @@ fn status_label(status: ToolCallStatus) -> &'static str {
 }
 
 /// Lays out one tool call: name, arguments, status and output. Blocks longer than
-/// one line fold to one line unless `unfolded`.
+/// one line fold to one line unless unfolded; the selected block is marked with `»`.
 fn tool_block(
     call: &ToolCallRecord,
     width: u16,
-    unfolded: bool,
+    folds: &FoldKey,
+    index: usize,
     styles: &Styles,
 ) -> Vec<Line<'static>> {
-    let tool = Style::new().fg(styles.tool);
+    let selected = folds.selected == Some(index);
+    let unfolded = folds.unfolded.get(index).copied().unwrap_or(false);
+    let mut tool = Style::new().fg(styles.tool);
+    if selected {
+        tool = tool.add_modifier(Modifier::REVERSED);
+    }
     let arguments = sanitize_line(&call.arguments.to_string());
     let output = call.output.as_deref().map(sanitize);
     let title = format!(
-        "⚙ {}({arguments}) · {}",
+        "{}⚙ {}({arguments}) · {}",
+        if selected { "» " } else { "" },
         sanitize_line(&call.name),
         status_label(call.status)
     );
@@ -451,11 +706,13 @@ fn tool_block(
         let folded = truncate_to_width(&format!("{text} ▸"), usize::from(width));
         return vec![Line::from(Span::styled(folded, tool))];
     }
+    let title = if long { format!("{title} ▾") } else { title };
     let mut md = vec![MdLine {
         spans: vec![Span::styled(title, tool)],
         indent: 2,
         hard: false,
     }];
+    let tool = tool.remove_modifier(Modifier::REVERSED);
     if let Some(output) = output {
         for (index, line) in output.lines().enumerate() {
             let lead = if index == 0 { "  ↳ " } else { "    " };

@@ -69,7 +69,14 @@ impl App {
             }
             Command::Bottom => self.transcript.follow(),
             Command::Toggle => {
-                self.transcript.tools_unfolded = !self.transcript.tools_unfolded;
+                let (width, height) = self.history_view();
+                self.transcript.toggle_selected(width, height, &self.styles);
+            }
+            Command::NextTool | Command::PrevTool => {
+                let step = if command == Command::NextTool { 1 } else { -1 };
+                let (width, height) = self.history_view();
+                self.transcript
+                    .select_tool(step, width, height, &self.styles);
             }
             _ => {}
         }

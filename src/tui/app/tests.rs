@@ -633,14 +633,106 @@ fn history_scrolls_and_marks_new_text() {
     assert!(!app.transcript.unseen_below);
 }
 
+fn with_tool_calls(app: &mut App, message_id: &str, call_ids: &[&str]) {
+    let mut reply = message(message_id, Role::Assistant, "checking");
+    for id in call_ids {
+        reply.tool_calls.push(ToolCallRecord {
+            id: (*id).into(),
+            name: "weather".into(),
+            arguments: serde_json::json!({}),
+            status: ToolCallStatus::Completed,
+            output: Some("line one\nline two".into()),
+        });
+    }
+    app.transcript
+        .entries
+        .push(super::super::transcript::Entry::new(reply));
+}
+
 #[test]
-fn toggle_unfolds_tool_blocks() {
+fn brackets_select_tool_blocks_and_enter_folds_one() {
+    let mut app = open_app();
+    with_tool_calls(&mut app, "msg_a", &["call_1", "call_2"]);
+    with_tool_calls(&mut app, "msg_b", &["call_3"]);
+    app.focus = Focus::Main;
+    let selected = |app: &App| app.transcript.folds.selected.clone();
+    app.update(key(KeyCode::Char(']')));
+    assert_eq!(
+        selected(&app).as_deref(),
+        Some("call_3"),
+        "starts at the last"
+    );
+    app.update(key(KeyCode::Char('[')));
+    app.update(key(KeyCode::Char('[')));
+    assert_eq!(selected(&app).as_deref(), Some("call_1"));
+    app.update(key(KeyCode::Char('[')));
+    assert_eq!(
+        selected(&app).as_deref(),
+        Some("call_1"),
+        "stops at the first"
+    );
+    app.update(key(KeyCode::Enter));
+    let unfolded = |app: &App| {
+        let mut ids: Vec<String> = app.transcript.folds.unfolded.iter().cloned().collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(unfolded(&app), vec!["call_1".to_owned()]);
+    app.update(key(KeyCode::Char(']')));
+    app.update(key(KeyCode::Char(' ')));
+    assert_eq!(
+        unfolded(&app),
+        vec!["call_1".to_owned(), "call_2".to_owned()]
+    );
+    app.update(key(KeyCode::Enter));
+    assert_eq!(
+        unfolded(&app),
+        vec!["call_1".to_owned()],
+        "Enter folds it again"
+    );
+}
+
+#[test]
+fn enter_without_selection_folds_the_last_block() {
     let mut app = open_app();
     app.focus = Focus::Main;
     app.update(key(KeyCode::Enter));
-    assert!(app.transcript.tools_unfolded);
-    app.update(key(KeyCode::Char(' ')));
-    assert!(!app.transcript.tools_unfolded);
+    assert!(app.transcript.folds.unfolded.is_empty(), "no tool blocks");
+    assert_eq!(app.transcript.folds.selected, None);
+    with_tool_calls(&mut app, "msg_a", &["call_1", "call_2"]);
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.transcript.folds.selected.as_deref(), Some("call_2"));
+    assert!(app.transcript.folds.unfolded.contains("call_2"));
+    assert!(!app.transcript.folds.unfolded.contains("call_1"));
+}
+
+#[test]
+fn selecting_a_tool_block_scrolls_it_into_view() {
+    let mut app = open_app();
+    with_tool_calls(&mut app, "msg_a", &["call_1"]);
+    for i in 0..80 {
+        app.transcript
+            .entries
+            .push(super::super::transcript::Entry::new(message(
+                &format!("m{i}"),
+                Role::Assistant,
+                "filler",
+            )));
+    }
+    with_tool_calls(&mut app, "msg_b", &["call_2"]);
+    app.focus = Focus::Main;
+    app.update(key(KeyCode::Char(']')));
+    assert_eq!(
+        app.transcript.scroll,
+        Scroll::Follow,
+        "the last block is in view"
+    );
+    app.update(key(KeyCode::Char('[')));
+    assert_eq!(
+        app.transcript.scroll,
+        Scroll::Pinned { item: 2, line: 2 },
+        "the first block's line is at the top"
+    );
 }
 
 #[test]

@@ -120,7 +120,9 @@ fn history_focused_and_scrolled() {
 fn tools_unfolded() {
     snapshot_both("tools_unfolded", || {
         let mut app = rich_app();
-        app.transcript.tools_unfolded = true;
+        app.focus = Focus::Main;
+        key(&mut app, KeyCode::Char(']'));
+        key(&mut app, KeyCode::Enter);
         app
     });
 }

@@ -32,24 +32,164 @@ impl MdLine {
     }
 }
 
+const OPTIONS: Options = Options::ENABLE_TABLES
+    .union(Options::ENABLE_STRIKETHROUGH)
+    .union(Options::ENABLE_TASKLISTS);
+
 /// Renders markdown `text` (sanitised here first) into logical lines.
 pub fn render_markdown(text: &str, code_theme: &str) -> Vec<MdLine> {
     let clean = sanitize(text);
-    let options =
-        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;
+    let mut lines = render_raw(&clean, code_theme, false).lines;
+    trim_blank_end(&mut lines);
+    lines
+}
+
+/// Markdown of a growing text (a reply being streamed), rendered again on each call
+/// from the last block that could still change.
+///
+/// A top-level block is final once a later block has started on a complete line after
+/// a blank line or after a closing code fence: text appended later cannot join it to
+/// the next block or change how it parses. The lines of final blocks are kept; a call
+/// parses and renders only the rest. The result always equals [`render_markdown`] of
+/// the whole text.
+#[derive(Debug, Default, Clone)]
+pub struct StreamingMarkdown {
+    /// Sanitised text whose blocks are final.
+    done_text: String,
+    /// Lines of `done_text`, with trailing blank lines kept.
+    done: Vec<MdLine>,
+    /// Bumped whenever `done` is rebuilt rather than extended.
+    generation: u64,
+}
+
+/// One rendering of a [`StreamingMarkdown`]: `done[..done_len]` followed by `tail`
+/// equals [`render_markdown`] of the text.
+#[derive(Debug)]
+pub struct StreamedLines<'a> {
+    /// Lines of the final blocks; they only grow until `generation` changes.
+    pub done: &'a [MdLine],
+    /// How many of `done` belong to this rendering (trailing blank lines are cut when
+    /// nothing follows them).
+    pub done_len: usize,
+    pub tail: Vec<MdLine>,
+    pub generation: u64,
+}
+
+impl StreamingMarkdown {
+    pub fn render(&mut self, text: &str, code_theme: &str) -> StreamedLines<'_> {
+        let clean = sanitize(text);
+        // A link reference definition changes links in earlier blocks, so a text that
+        // may hold one is rendered whole.
+        let may_define_links = clean.contains("]:");
+        if may_define_links || !clean.starts_with(self.done_text.as_str()) {
+            if !self.done_text.is_empty() || !self.done.is_empty() {
+                self.generation += 1;
+            }
+            self.done_text.clear();
+            self.done.clear();
+        }
+        let tail_text = &clean[self.done_text.len()..];
+        let prior = self.done.last().is_some_and(|line| !line.spans.is_empty());
+        let rendered = render_raw(tail_text, code_theme, prior);
+        let mut tail = rendered.lines;
+        if let Some(checkpoint) = rendered.checkpoint.filter(|_| !may_define_links) {
+            self.done_text.push_str(&tail_text[..checkpoint.offset]);
+            self.done.extend(tail.drain(..checkpoint.lines));
+        }
+        trim_blank_end(&mut tail);
+        let mut done_len = self.done.len();
+        if tail.is_empty() {
+            while done_len > 0 && self.done[done_len - 1].spans.is_empty() {
+                done_len -= 1;
+            }
+        }
+        StreamedLines {
+            done: &self.done,
+            done_len,
+            tail,
+            generation: self.generation,
+        }
+    }
+}
+
+fn trim_blank_end(lines: &mut Vec<MdLine>) {
+    while lines.last().is_some_and(|line| line.spans.is_empty()) {
+        lines.pop();
+    }
+}
+
+/// A place where rendering can resume: the byte offset of a line that starts a final
+/// top-level block, and the number of lines rendered before it.
+#[derive(Debug, Clone, Copy)]
+struct Checkpoint {
+    offset: usize,
+    lines: usize,
+}
+
+struct Rendered {
+    lines: Vec<MdLine>,
+    checkpoint: Option<Checkpoint>,
+}
+
+/// Renders `clean` without trimming blank lines at the end, and finds the last
+/// checkpoint. `prior_text` says the line before these ones has content.
+fn render_raw(clean: &str, code_theme: &str, prior_text: bool) -> Rendered {
     let mut renderer = Renderer {
         code_theme,
+        prior_text,
         ..Renderer::default()
     };
-    for event in Parser::new_ext(&clean, options) {
+    let mut depth = 0usize;
+    let mut after_fence = false;
+    let mut checkpoint = None;
+    for (event, range) in Parser::new_ext(clean, OPTIONS).into_offset_iter() {
+        if depth == 0 && matches!(event, Event::Start(_) | Event::Rule) {
+            if let Some(offset) = resume_offset(clean, range.start, after_fence)
+                && renderer.at_top_level()
+            {
+                checkpoint = Some(Checkpoint {
+                    offset,
+                    lines: renderer.lines.len(),
+                });
+            }
+            after_fence = matches!(
+                event,
+                Event::Start(Tag::CodeBlock(CodeBlockKind::Fenced(_)))
+            );
+        }
+        match event {
+            Event::Start(_) => depth += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            _ => {}
+        }
         renderer.event(event);
     }
-    renderer.finish()
+    Rendered {
+        lines: renderer.finish(),
+        checkpoint,
+    }
+}
+
+/// Returns the start of the line of a top-level block starting at `start` when
+/// appended text can no longer change the blocks before it: its first line is
+/// complete, and a blank line or a closed code fence comes before it.
+fn resume_offset(clean: &str, start: usize, after_fence: bool) -> Option<usize> {
+    let line_start = clean.get(..start)?.rfind('\n')? + 1;
+    let indent = &clean[line_start..start];
+    if !indent.chars().all(|c| c == ' ' || c == '\t') || !clean[start..].contains('\n') {
+        return None;
+    }
+    let before = &clean[..line_start - 1];
+    let previous = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let blank_before = line_start >= 2 && previous.trim().is_empty();
+    (after_fence || blank_before).then_some(line_start)
 }
 
 #[derive(Default)]
 struct Renderer<'t> {
     code_theme: &'t str,
+    /// The line before the first of `lines` has content (rendering resumed after it).
+    prior_text: bool,
     lines: Vec<MdLine>,
     current: Vec<Span<'static>>,
     styles: Vec<Style>,
@@ -280,8 +420,24 @@ impl Renderer<'_> {
         (spans, width)
     }
 
+    /// True between top-level blocks, with nothing carried over to the next one.
+    fn at_top_level(&self) -> bool {
+        self.current.is_empty()
+            && self.styles.is_empty()
+            && self.quote_depth == 0
+            && self.lists.is_empty()
+            && self.bullet.is_none()
+            && self.code.is_none()
+            && self.table.is_none()
+            && self.link.is_none()
+    }
+
     fn blank(&mut self) {
-        if self.lines.last().is_some_and(|line| !line.spans.is_empty()) {
+        let last_has_text = match self.lines.last() {
+            Some(line) => !line.spans.is_empty(),
+            None => self.prior_text,
+        };
+        if last_has_text {
             self.lines.push(MdLine::blank());
         }
     }
@@ -363,9 +519,6 @@ impl Renderer<'_> {
             self.end_code();
         }
         self.flush(false);
-        while self.lines.last().is_some_and(|line| line.spans.is_empty()) {
-            self.lines.pop();
-        }
         self.lines
     }
 }
@@ -462,5 +615,65 @@ mod tests {
     fn escape_sequences_are_sanitised() {
         let lines = render("hi \u{1b}]0;pwned\u{7} \u{1b}[2J there");
         assert_eq!(lines, vec!["hi \u{241B} \u{241B} there"]);
+    }
+
+    /// A reply with every kind of block, including ones that continue across blank
+    /// lines (loose lists, code with blank lines, ordered lists).
+    const STREAMED: &str = "# Plan\n\nFirst paragraph with *emphasis*, `code` and a [link](http://127.0.0.1/a).\nIt continues here.\n\n- one\n- two\n\n  still two\n- three\n\n1. first\n\n2. second\n\n10. tenth\n\n```rust\nfn main() {\n\n    let x = 1;\n}\n```\nRight after the fence.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\n> quoted\n> more\n\n> second quote\n\n---\n\n    indented code\n\n    more indented\n\nSetext\n===\n\n<div>\nhtml\n</div>\n\nlast words\tand a tab\n";
+
+    fn check_chunking(text: &str, seed: u64) {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut stream = StreamingMarkdown::default();
+        let mut end = 0;
+        while end < text.len() {
+            let step = rng.random_range(1..=12);
+            end = (end + step).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            let prefix = &text[..end];
+            let rendered = stream.render(prefix, "base16-ocean.dark");
+            let mut lines = rendered.done[..rendered.done_len].to_vec();
+            lines.extend(rendered.tail);
+            assert_eq!(
+                lines,
+                render_markdown(prefix, "base16-ocean.dark"),
+                "seed {seed}, after {end} bytes: {prefix:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn streamed_rendering_equals_full_rendering() {
+        for seed in 0..40 {
+            check_chunking(STREAMED, seed);
+        }
+    }
+
+    #[test]
+    fn streamed_rendering_reuses_finished_blocks() {
+        let mut stream = StreamingMarkdown::default();
+        // "three" may still become a list item or a table, so "two" stays open too.
+        let rendered = stream.render("one\n\ntwo\n\nthree", "base16-ocean.dark");
+        assert_eq!(rendered.done_len, 2, "{rendered:?}");
+        assert_eq!(rendered.tail.len(), 3);
+        let generation = rendered.generation;
+        let rendered = stream.render("one\n\ntwo\n\nthree four\nfive", "base16-ocean.dark");
+        assert_eq!(rendered.generation, generation);
+        assert_eq!(rendered.done_len, 4, "{rendered:?}");
+        assert_eq!(rendered.tail.len(), 1);
+        // A text that no longer extends the finished part starts over.
+        let rendered = stream.render("other", "base16-ocean.dark");
+        assert_ne!(rendered.generation, generation);
+        assert_eq!(rendered.done_len, 0);
+    }
+
+    #[test]
+    fn streamed_rendering_with_link_definitions_and_escapes() {
+        let text = "See [docs].\n\nMore \u{1b}]0;title\n\nstill\u{7} text.\n\n[docs]: http://127.0.0.1/d\n\nEnd.\n";
+        for seed in 0..20 {
+            check_chunking(text, seed);
+        }
     }
 }
