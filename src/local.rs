@@ -46,7 +46,7 @@ pub enum DefaultModel {
     Present(PathBuf),
     /// Not there at all.
     Missing(PathBuf),
-    /// There, but truncated or not a GGUF file; the text says what is wrong.
+    /// There, but truncated or not a GGUF file; the text describes the problem.
     Damaged(PathBuf, String),
 }
 
@@ -98,7 +98,8 @@ pub fn confirm_fetch(path: &Path, damaged: Option<&str>) -> Result<bool> {
     Ok(answer == "y" || answer == "yes")
 }
 
-/// The message for a default model that is absent and may not be fetched now.
+/// Returns the error message for a default model that is absent and may not be
+/// fetched now.
 pub fn no_model_message(path: &Path) -> String {
     format!(
         "local mode needs the embedded model, and it is not at {}: run `assisters model \

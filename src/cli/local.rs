@@ -16,7 +16,7 @@ use super::{Command, GlobalArgs};
 /// Label of the server in the status bar.
 pub const LABEL: &str = "local";
 
-/// Where the model comes from, once the user has been asked.
+/// The source of the model, once the user has been asked.
 enum ModelSource {
     File(PathBuf),
     /// The default model must be fetched first.
@@ -96,7 +96,7 @@ fn choose_model(global: &GlobalArgs, paths: &Paths) -> Result<ModelSource, CliEr
     if global.yes {
         return Ok(ModelSource::Fetch);
     }
-    let refusal = || {
+    let missing_error = || {
         let mut message = local::no_model_message(&path);
         if let Some(why) = &damaged {
             message = format!("the model file is damaged ({why}); {message}");
@@ -104,12 +104,12 @@ fn choose_model(global: &GlobalArgs, paths: &Paths) -> Result<ModelSource, CliEr
         CliError::Usage(message)
     };
     if !std::io::stdin().is_terminal() {
-        return Err(refusal());
+        return Err(missing_error());
     }
     match local::confirm_fetch(&path, damaged.as_deref()) {
         Ok(true) => Ok(ModelSource::Fetch),
-        Ok(false) => Err(refusal()),
-        Err(err) => Err(CliError::Usage(format!("{err:#}; {}", refusal()))),
+        Ok(false) => Err(missing_error()),
+        Err(err) => Err(CliError::Usage(format!("{err:#}; {}", missing_error()))),
     }
 }
 

@@ -202,6 +202,25 @@ mod tests {
     }
 
     #[test]
+    fn base_url_is_unset_only_when_nothing_sets_it() {
+        let none = configured_base_url(&global(None, None), &Config::default(), env_with(&[]));
+        assert_eq!(none.ok().flatten(), None);
+        let blank = env_with(&[("ASSISTERS_BASE_URL", " ")]);
+        let blank = configured_base_url(&global(None, None), &Config::default(), blank);
+        assert_eq!(
+            blank.ok().flatten(),
+            None,
+            "an empty variable counts as unset"
+        );
+        let file = config("base_url = \"http://127.0.0.1:3/v1\"\n");
+        let from_file = configured_base_url(&global(None, None), &file, env_with(&[]));
+        assert_eq!(
+            from_file.ok().flatten().as_deref(),
+            Some("http://127.0.0.1:3/v1")
+        );
+    }
+
+    #[test]
     fn key_command_runs_without_shell() {
         let file = config("api_key_command = [\"echo\", \"from-command\"]\n");
         let key = resolve_connection(&global(None, None), &file, env_with(&[])).map(|c| c.api_key);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use assisters::config::Paths;
 
-/// Longest time one run of the binary may take: loading the model and a short
+/// Maximum time one run of the binary may take: loading the model and a short
 /// reply take a few seconds on two cores.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(180);
 
@@ -46,12 +46,12 @@ impl Home {
         }
     }
 
-    /// The directory the binary uses for data (`$XDG_DATA_HOME/assisters`).
+    /// Returns the data directory of the binary (`$XDG_DATA_HOME/assisters`).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data").join("assisters")
     }
 
-    /// The binary's log file.
+    /// Returns the path of the binary's log file.
     pub fn log_file(&self) -> PathBuf {
         self.dir
             .path()
@@ -60,7 +60,7 @@ impl Home {
             .join("assisters.log")
     }
 
-    /// Where the binary looks for the default model in this home.
+    /// Returns where the binary looks for the default model in this home.
     pub fn model_path(&self) -> PathBuf {
         self.data_dir()
             .join("models")
