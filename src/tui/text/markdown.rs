@@ -44,75 +44,7 @@ pub fn render_markdown(text: &str, code_theme: &str) -> Vec<MdLine> {
     lines
 }
 
-/// Markdown of a growing text (a reply being streamed), rendered again on each call
-/// from the last block that could still change.
-///
-/// A top-level block is final once a later block has started on a complete line after
-/// a blank line or after a closing code fence: text appended later cannot join it to
-/// the next block or change how it parses. The lines of final blocks are kept; a call
-/// parses and renders only the rest. The result always equals [`render_markdown`] of
-/// the whole text.
-#[derive(Debug, Default, Clone)]
-pub struct StreamingMarkdown {
-    /// Sanitised text whose blocks are final.
-    done_text: String,
-    /// Lines of `done_text`, with trailing blank lines kept.
-    done: Vec<MdLine>,
-    /// Bumped whenever `done` is rebuilt rather than extended.
-    generation: u64,
-}
-
-/// One rendering of a [`StreamingMarkdown`]: `done[..done_len]` followed by `tail`
-/// equals [`render_markdown`] of the text.
-#[derive(Debug)]
-pub struct StreamedLines<'a> {
-    /// Lines of the final blocks; they only grow until `generation` changes.
-    pub done: &'a [MdLine],
-    /// How many of `done` belong to this rendering (trailing blank lines are cut when
-    /// nothing follows them).
-    pub done_len: usize,
-    pub tail: Vec<MdLine>,
-    pub generation: u64,
-}
-
-impl StreamingMarkdown {
-    pub fn render(&mut self, text: &str, code_theme: &str) -> StreamedLines<'_> {
-        let clean = sanitize(text);
-        // A link reference definition changes links in earlier blocks, so a text that
-        // may hold one is rendered whole.
-        let may_define_links = clean.contains("]:");
-        if may_define_links || !clean.starts_with(self.done_text.as_str()) {
-            if !self.done_text.is_empty() || !self.done.is_empty() {
-                self.generation += 1;
-            }
-            self.done_text.clear();
-            self.done.clear();
-        }
-        let tail_text = &clean[self.done_text.len()..];
-        let prior = self.done.last().is_some_and(|line| !line.spans.is_empty());
-        let rendered = render_raw(tail_text, code_theme, prior);
-        let mut tail = rendered.lines;
-        if let Some(checkpoint) = rendered.checkpoint.filter(|_| !may_define_links) {
-            self.done_text.push_str(&tail_text[..checkpoint.offset]);
-            self.done.extend(tail.drain(..checkpoint.lines));
-        }
-        trim_blank_end(&mut tail);
-        let mut done_len = self.done.len();
-        if tail.is_empty() {
-            while done_len > 0 && self.done[done_len - 1].spans.is_empty() {
-                done_len -= 1;
-            }
-        }
-        StreamedLines {
-            done: &self.done,
-            done_len,
-            tail,
-            generation: self.generation,
-        }
-    }
-}
-
-fn trim_blank_end(lines: &mut Vec<MdLine>) {
+pub(super) fn trim_blank_end(lines: &mut Vec<MdLine>) {
     while lines.last().is_some_and(|line| line.spans.is_empty()) {
         lines.pop();
     }
@@ -121,19 +53,19 @@ fn trim_blank_end(lines: &mut Vec<MdLine>) {
 /// A place where rendering can resume: the byte offset of a line that starts a final
 /// top-level block, and the number of lines rendered before it.
 #[derive(Debug, Clone, Copy)]
-struct Checkpoint {
-    offset: usize,
-    lines: usize,
+pub(super) struct Checkpoint {
+    pub offset: usize,
+    pub lines: usize,
 }
 
-struct Rendered {
-    lines: Vec<MdLine>,
-    checkpoint: Option<Checkpoint>,
+pub(super) struct Rendered {
+    pub lines: Vec<MdLine>,
+    pub checkpoint: Option<Checkpoint>,
 }
 
 /// Renders `clean` without trimming blank lines at the end, and finds the last
 /// checkpoint. `prior_text` says the line before these ones has content.
-fn render_raw(clean: &str, code_theme: &str, prior_text: bool) -> Rendered {
+pub(super) fn render_raw(clean: &str, code_theme: &str, prior_text: bool) -> Rendered {
     let mut renderer = Renderer {
         code_theme,
         prior_text,
@@ -615,65 +547,5 @@ mod tests {
     fn escape_sequences_are_sanitised() {
         let lines = render("hi \u{1b}]0;pwned\u{7} \u{1b}[2J there");
         assert_eq!(lines, vec!["hi \u{241B} \u{241B} there"]);
-    }
-
-    /// A reply with every kind of block, including ones that continue across blank
-    /// lines (loose lists, code with blank lines, ordered lists).
-    const STREAMED: &str = "# Plan\n\nFirst paragraph with *emphasis*, `code` and a [link](http://127.0.0.1/a).\nIt continues here.\n\n- one\n- two\n\n  still two\n- three\n\n1. first\n\n2. second\n\n10. tenth\n\n```rust\nfn main() {\n\n    let x = 1;\n}\n```\nRight after the fence.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n| 3 | 4 |\n\n> quoted\n> more\n\n> second quote\n\n---\n\n    indented code\n\n    more indented\n\nSetext\n===\n\n<div>\nhtml\n</div>\n\nlast words\tand a tab\n";
-
-    fn check_chunking(text: &str, seed: u64) {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let mut stream = StreamingMarkdown::default();
-        let mut end = 0;
-        while end < text.len() {
-            let step = rng.random_range(1..=12);
-            end = (end + step).min(text.len());
-            while !text.is_char_boundary(end) {
-                end += 1;
-            }
-            let prefix = &text[..end];
-            let rendered = stream.render(prefix, "base16-ocean.dark");
-            let mut lines = rendered.done[..rendered.done_len].to_vec();
-            lines.extend(rendered.tail);
-            assert_eq!(
-                lines,
-                render_markdown(prefix, "base16-ocean.dark"),
-                "seed {seed}, after {end} bytes: {prefix:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn streamed_rendering_equals_full_rendering() {
-        for seed in 0..40 {
-            check_chunking(STREAMED, seed);
-        }
-    }
-
-    #[test]
-    fn streamed_rendering_reuses_finished_blocks() {
-        let mut stream = StreamingMarkdown::default();
-        // "three" may still become a list item or a table, so "two" stays open too.
-        let rendered = stream.render("one\n\ntwo\n\nthree", "base16-ocean.dark");
-        assert_eq!(rendered.done_len, 2, "{rendered:?}");
-        assert_eq!(rendered.tail.len(), 3);
-        let generation = rendered.generation;
-        let rendered = stream.render("one\n\ntwo\n\nthree four\nfive", "base16-ocean.dark");
-        assert_eq!(rendered.generation, generation);
-        assert_eq!(rendered.done_len, 4, "{rendered:?}");
-        assert_eq!(rendered.tail.len(), 1);
-        // A text that no longer extends the finished part starts over.
-        let rendered = stream.render("other", "base16-ocean.dark");
-        assert_ne!(rendered.generation, generation);
-        assert_eq!(rendered.done_len, 0);
-    }
-
-    #[test]
-    fn streamed_rendering_with_link_definitions_and_escapes() {
-        let text = "See [docs].\n\nMore \u{1b}]0;title\n\nstill\u{7} text.\n\n[docs]: http://127.0.0.1/d\n\nEnd.\n";
-        for seed in 0..20 {
-            check_chunking(text, seed);
-        }
     }
 }

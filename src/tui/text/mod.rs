@@ -8,9 +8,11 @@
 mod highlight;
 mod markdown;
 mod sanitize;
+mod streaming;
 mod wrap;
 
 pub use highlight::highlight_code;
-pub use markdown::{MdLine, StreamedLines, StreamingMarkdown, render_markdown};
+pub use markdown::{MdLine, render_markdown};
 pub use sanitize::{TAB_WIDTH, sanitize, sanitize_line};
+pub use streaming::{StreamedLines, StreamingMarkdown};
 pub use wrap::{display_width, truncate_to_width, wrap_line, wrap_md_lines};
