@@ -202,3 +202,52 @@ fn failed_model_load_reaches_chat() {
     );
     assert!(!run.stderr.contains("panicked"), "{run:#?}");
 }
+
+#[test]
+fn local_flags_parse_around_subcommands() {
+    use assisters::cli::{AssistantsCommand, Cli, Command};
+    use clap::{CommandFactory, Parser};
+
+    Cli::command().debug_assert();
+    let cli = Cli::try_parse_from([
+        "assisters",
+        "--local",
+        "--model",
+        "x.gguf",
+        "-y",
+        "chat",
+        "--assistant",
+        "A",
+        "hi",
+    ])
+    .unwrap();
+    assert!(cli.global.local);
+    assert!(cli.global.yes);
+    assert_eq!(
+        cli.global.local_model.as_deref(),
+        Some(std::path::Path::new("x.gguf"))
+    );
+
+    let cli = Cli::try_parse_from([
+        "assisters",
+        "assistants",
+        "create",
+        "--local",
+        "--yes",
+        "--name",
+        "N",
+        "--model",
+        "label",
+    ])
+    .unwrap();
+    assert!(cli.global.local, "--local is accepted after the subcommand");
+    assert!(cli.global.yes, "--yes is accepted after the subcommand");
+    assert_eq!(
+        cli.global.local_model, None,
+        "--model here is the assistant's"
+    );
+    let Some(Command::Assistants(AssistantsCommand::Create(fields))) = cli.command else {
+        panic!("not assistants create");
+    };
+    assert_eq!(fields.model.as_deref(), Some("label"));
+}
