@@ -236,8 +236,9 @@ async fn streams_text_and_sends_instructions_settings_and_key() {
         json!({"role": "user", "content": "Hi"})
     );
     // Only function tools go upstream; built-ins have no schema.
-    assert_eq!(body["tools"].as_array().map(Vec::len), Some(1));
-    assert_eq!(body["tools"][0]["function"]["name"], json!("get_weather"));
+    assert_eq!(body["tools"].as_array().map(Vec::len), Some(2));
+    assert_eq!(body["tools"][0]["function"]["name"], json!("web_search"));
+    assert_eq!(body["tools"][1]["function"]["name"], json!("get_weather"));
     assert!(body.get("assisterId").is_none());
 }
 

@@ -173,7 +173,56 @@ struct Request<'a> {
     path: &'a [&'a str],
     query: Vec<(&'static str, String)>,
     body: Option<Vec<u8>>,
+    /// A file upload, sent as `multipart/form-data` and built anew for each attempt.
+    upload: Option<FileUpload>,
     accept_event_stream: bool,
+}
+
+/// A file to upload with [`Client::upload_file`].
+#[derive(Clone)]
+pub struct FileUpload {
+    /// Name the server records, usually the local file's name.
+    pub filename: String,
+    /// `assistants` or `knowledge_base`.
+    pub purpose: String,
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for FileUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileUpload")
+            .field("filename", &self.filename)
+            .field("purpose", &self.purpose)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl FileUpload {
+    fn form(&self) -> reqwest::multipart::Form {
+        let part =
+            reqwest::multipart::Part::bytes(self.bytes.clone()).file_name(self.filename.clone());
+        let part = match content_type_for(&self.filename) {
+            Some(mime) => part.mime_str(mime).unwrap_or_else(|_| {
+                reqwest::multipart::Part::bytes(self.bytes.clone()).file_name(self.filename.clone())
+            }),
+            None => part,
+        };
+        reqwest::multipart::Form::new()
+            .text("purpose", self.purpose.clone())
+            .part("file", part)
+    }
+}
+
+/// The content type sent for a file name, by extension.
+fn content_type_for(filename: &str) -> Option<&'static str> {
+    let extension = filename.rsplit_once('.')?.1.to_ascii_lowercase();
+    match extension.as_str() {
+        "txt" => Some("text/plain"),
+        "md" | "markdown" => Some("text/markdown"),
+        "pdf" => Some("application/pdf"),
+        _ => None,
+    }
 }
 
 impl<'a> Request<'a> {
@@ -183,6 +232,7 @@ impl<'a> Request<'a> {
             path,
             query: Vec::new(),
             body: None,
+            upload: None,
             accept_event_stream: false,
         }
     }
@@ -378,6 +428,51 @@ impl Client {
             .await
     }
 
+    /// Uploads a file (`POST /v1/files`); the server extracts its text for the
+    /// `knowledge_base` tool.
+    pub async fn upload_file(&self, upload: FileUpload) -> Result<File, ApiError> {
+        let mut request = Request::new(Method::POST, &["files"]);
+        request.upload = Some(upload);
+        self.call(request).await
+    }
+
+    /// Reads a local file and uploads it under its file name.
+    pub async fn upload_path(
+        &self,
+        path: &std::path::Path,
+        purpose: &str,
+    ) -> Result<File, ApiError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|err| ApiError::Config(format!("cannot read {}: {err}", path.display())))?;
+        let filename = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "upload".to_owned());
+        self.upload_file(FileUpload {
+            filename,
+            purpose: purpose.to_owned(),
+            bytes,
+        })
+        .await
+    }
+
+    pub async fn list_files(&self, limit: u32, offset: u32) -> Result<Page<File>, ApiError> {
+        let request = Request::new(Method::GET, &["files"])
+            .query("limit", limit)
+            .query("offset", offset);
+        self.call(request).await
+    }
+
+    pub async fn get_file(&self, id: &str) -> Result<File, ApiError> {
+        self.call(Request::new(Method::GET, &["files", id])).await
+    }
+
+    pub async fn delete_file(&self, id: &str) -> Result<Deleted, ApiError> {
+        self.call(Request::new(Method::DELETE, &["files", id]))
+            .await
+    }
+
     /// Sends a request and decodes its JSON response.
     async fn call<T: DeserializeOwned>(&self, request: Request<'_>) -> Result<T, ApiError> {
         let response = self.execute(request).await?;
@@ -452,6 +547,9 @@ impl Client {
             builder = builder
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(body.clone());
+        }
+        if let Some(upload) = &request.upload {
+            builder = builder.multipart(upload.form());
         }
         let response = builder
             .send()

@@ -210,6 +210,40 @@ fn file_kind() -> String {
     "file".to_owned()
 }
 
+/// `purpose` of a file uploaded for assistants and message attachments.
+pub const PURPOSE_ASSISTANTS: &str = "assistants";
+/// `purpose` of a file uploaded for the `knowledge_base` tool.
+pub const PURPOSE_KNOWLEDGE_BASE: &str = "knowledge_base";
+/// Every `purpose` an upload may have.
+pub const FILE_PURPOSES: [&str; 2] = [PURPOSE_ASSISTANTS, PURPOSE_KNOWLEDGE_BASE];
+
+/// An uploaded file, as `POST /v1/files` and `GET /v1/files/{id}` return it. The
+/// text extracted from it is searchable by the `knowledge_base` tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct File {
+    pub id: String,
+    /// Always `"file"`.
+    #[serde(default = "file_kind")]
+    pub object: String,
+    #[serde(default)]
+    pub filename: String,
+    /// `assistants` or `knowledge_base`.
+    #[serde(default)]
+    pub purpose: String,
+    /// `text/plain`, `text/markdown` or `application/pdf`.
+    #[serde(default)]
+    pub content_type: String,
+    /// Size of the uploaded file.
+    #[serde(default)]
+    pub bytes: u64,
+    /// How many passages of its text the search index holds.
+    #[serde(default)]
+    pub passages: u64,
+    /// RFC 3339 timestamp in UTC.
+    #[serde(default)]
+    pub created_at: String,
+}
+
 /// State of a tool call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

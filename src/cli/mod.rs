@@ -109,6 +109,18 @@ pub struct ServeArgs {
     /// Model name sent to the upstream [default: the assistant's model]
     #[arg(long, value_name = "NAME")]
     pub upstream_model: Option<String>,
+    /// Maximum uploaded file, in bytes (separate from --max-body)
+    #[arg(long, default_value_t = 20 * 1024 * 1024, value_name = "BYTES")]
+    pub max_upload: usize,
+    /// Let the code_interpreter tool run Python code (off by default)
+    #[arg(long)]
+    pub allow_code_interpreter: bool,
+    /// Wall-clock and CPU limit of each code_interpreter run, in seconds
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub code_timeout: u64,
+    /// SearXNG-compatible JSON search endpoint for web_search, e.g. http://127.0.0.1:8888/search
+    #[arg(long, value_name = "URL")]
+    pub search_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

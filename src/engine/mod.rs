@@ -67,6 +67,13 @@ pub trait Engine: Send + Sync {
 
     /// Starts one round of a reply. The stream stops early once `cancel` fires.
     fn reply(&self, request: EngineRequest, cancel: CancellationToken) -> EngineStream;
+
+    /// Returns true when the engine's model calls built-in tools itself through
+    /// function calling. For other engines the server makes some calls on their
+    /// behalf, such as running a Python block that the user asks to run.
+    fn calls_builtin_tools(&self) -> bool {
+        false
+    }
 }
 
 /// Settings that engines read from the command line.

@@ -11,6 +11,7 @@
 //! - `{tool}` and `{output}`: in texts used after tool calls, the tool names and
 //!   outputs, joined by `, ` and by a blank line.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use regex::Regex;
@@ -67,6 +68,8 @@ struct RawScript {
     tool_failed_reply: String,
     #[serde(default)]
     no_match_reply: Option<String>,
+    #[serde(default)]
+    tool_replies: BTreeMap<String, String>,
     #[serde(default)]
     rules: Vec<RawRule>,
 }
@@ -125,6 +128,9 @@ pub struct Script {
     pub tool_failed_reply: String,
     /// Reply when no rule matches.
     pub no_match_reply: String,
+    /// Sentence for each completed call of the named tool, used instead of
+    /// `tool_reply`; with `{tool}` and `{output}`.
+    pub tool_replies: BTreeMap<String, String>,
     pub rules: Vec<Rule>,
 }
 
@@ -172,6 +178,7 @@ impl Script {
             no_match_reply: raw
                 .no_match_reply
                 .unwrap_or_else(|| "No rule of the reply script matches this message.".into()),
+            tool_replies: raw.tool_replies,
             rules,
         })
     }

@@ -4,7 +4,8 @@
 //!
 //! 1. When the last message of the history is an assistant message whose tool calls
 //!    all have outputs, the reply continues: the matching rule's `after_tools` text,
-//!    or one `tool_reply` / `tool_failed_reply` sentence per call.
+//!    or one sentence per call: from `tool_replies` for that tool, else `tool_reply`,
+//!    or `tool_failed_reply` when the call failed.
 //! 2. Otherwise, when `call_named_tools` is on and the latest user message names one
 //!    of the assistant's tools (as a whole word), the engine calls each named tool
 //!    with the message's `key=value` pairs as string arguments.
@@ -98,7 +99,10 @@ impl Scripted {
             let template = if call.status == ToolCallStatus::Failed {
                 &self.script.tool_failed_reply
             } else {
-                &self.script.tool_reply
+                self.script
+                    .tool_replies
+                    .get(&call.name)
+                    .unwrap_or(&self.script.tool_reply)
             };
             let values = Placeholders {
                 message: user,

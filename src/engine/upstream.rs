@@ -3,8 +3,8 @@
 //! llama.cpp's server, vLLM, LM Studio, OpenAI, the Assisters service's own
 //! OpenAI-compatible endpoint).
 //!
-//! The assistant's instructions become the system message and its function tools the
-//! request's `tools`. Streamed `tool_calls` pieces are put together by index and come
+//! The assistant's instructions become the system message and its tools, built-in
+//! ones included, the request's `tools`. Streamed `tool_calls` pieces are put together by index and come
 //! back as [`EngineEvent::ToolCall`]s at the end of the round; tool outputs recorded on
 //! the thread go back as `tool` messages in the next round. An HTTP error, an error
 //! event or a stream cut before its end becomes [`EngineEvent::Error`] carrying the
@@ -142,6 +142,10 @@ impl Engine for Upstream {
         NAME
     }
 
+    fn calls_builtin_tools(&self) -> bool {
+        true
+    }
+
     fn reply(&self, request: EngineRequest, cancel: CancellationToken) -> EngineStream {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         match tokio::runtime::Handle::try_current() {
@@ -218,24 +222,58 @@ fn push_tool_round(out: &mut Vec<Value>, message: &Message) {
     }
 }
 
-/// The assistant's function tools in OpenAI's `tools` shape. Built-in tools are run
-/// by the server and have no schema to send.
+/// The assistant's tools in OpenAI's `tools` shape. Built-in tools are offered as
+/// functions too, so the model calls them (writing the code for `code_interpreter`,
+/// for instance); the server runs them when the call comes back.
 pub fn upstream_tools(assistant: &Assistant) -> Vec<Value> {
     assistant
         .tools
         .iter()
-        .filter_map(|tool| match tool {
-            Tool::Function(function) => Some(json!({
+        .filter_map(|tool| {
+            let (name, description, parameters) = match tool {
+                Tool::Function(function) => (
+                    function.name.as_str(),
+                    function.description.as_str(),
+                    function.parameters.clone(),
+                ),
+                Tool::Builtin(name) => {
+                    let (description, parameters) = builtin_schema(name)?;
+                    (name.as_str(), description, parameters)
+                }
+            };
+            Some(json!({
                 "type": "function",
-                "function": {
-                    "name": function.name,
-                    "description": function.description,
-                    "parameters": function.parameters,
-                },
-            })),
-            Tool::Builtin(_) => None,
+                "function": {"name": name, "description": description, "parameters": parameters},
+            }))
         })
         .collect()
+}
+
+/// The description and parameters schema offered for a built-in tool.
+fn builtin_schema(name: &str) -> Option<(&'static str, Value)> {
+    let text_parameter = |key: &str, about: &str| {
+        json!({
+            "type": "object",
+            "properties": {key: {"type": "string", "description": about}},
+            "required": [key],
+        })
+    };
+    match name {
+        "knowledge_base" => Some((
+            "Search the user's uploaded documents; returns the best matching passages.",
+            text_parameter("query", "Words to search the documents for"),
+        )),
+        "code_interpreter" => Some((
+            "Run a Python 3 program and return its stdout, stderr and exit status. \
+             Print the values you need; there is no network access.",
+            text_parameter("code", "The complete Python program"),
+        )),
+        "web_search" => Some((
+            "Search the web; returns titles, URLs and snippets of the top results.",
+            text_parameter("query", "The search query"),
+        )),
+        _ => None,
+    }
 }
 
 type Sender = UnboundedSender<EngineEvent>;

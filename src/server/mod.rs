@@ -15,6 +15,7 @@ mod routes;
 mod run;
 mod state;
 pub mod store;
+pub mod tools;
 mod validate;
 
 use std::fmt;
@@ -38,6 +39,8 @@ use store::{Db, Store};
 pub const DEFAULT_RATE_LIMIT: u32 = 100;
 /// Default of `--max-body`, in bytes.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// Default of `--max-upload`, in bytes: 20 MiB.
+pub const DEFAULT_MAX_UPLOAD: usize = 20 * 1024 * 1024;
 /// Interval of the keep-alive comment on idle streams.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// How long [`RunningServer::shutdown`] waits for open connections and runs.
@@ -79,6 +82,14 @@ pub struct ServerConfig {
     pub script: Option<PathBuf>,
     /// Interval of the keep-alive comment on idle streams.
     pub keep_alive: Duration,
+    /// Largest uploaded file, in bytes; separate from `max_body`.
+    pub max_upload: usize,
+    /// Whether the `code_interpreter` tool may run code.
+    pub allow_code_interpreter: bool,
+    /// Limits of each `code_interpreter` run.
+    pub code_limits: tools::python::CodeLimits,
+    /// SearXNG-compatible JSON endpoint of the `web_search` tool.
+    pub search_url: Option<String>,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -96,6 +107,10 @@ impl fmt::Debug for ServerConfig {
             .field("token_delay", &self.token_delay)
             .field("script", &self.script)
             .field("keep_alive", &self.keep_alive)
+            .field("max_upload", &self.max_upload)
+            .field("allow_code_interpreter", &self.allow_code_interpreter)
+            .field("code_limits", &self.code_limits)
+            .field("search_url", &self.search_url)
             .finish()
     }
 }
@@ -114,6 +129,10 @@ impl ServerConfig {
             token_delay: Duration::ZERO,
             script: None,
             keep_alive: KEEP_ALIVE,
+            max_upload: DEFAULT_MAX_UPLOAD,
+            allow_code_interpreter: false,
+            code_limits: tools::python::CodeLimits::default(),
+            search_url: None,
         }
     }
 }
@@ -179,6 +198,12 @@ fn check_config(config: &ServerConfig) -> anyhow::Result<()> {
     if config.max_body == 0 {
         anyhow::bail!("--max-body must be at least 1 byte");
     }
+    if config.max_upload == 0 {
+        anyhow::bail!("--max-upload must be at least 1 byte");
+    }
+    if let Some(url) = &config.search_url {
+        tools::search::check_endpoint(url).map_err(anyhow::Error::msg)?;
+    }
     Ok(())
 }
 
@@ -209,6 +234,13 @@ pub async fn spawn(config: ServerConfig) -> anyhow::Result<RunningServer> {
         keys: Arc::new(ApiKeys::new(&config.api_keys)),
         limiter: Arc::new(RateLimiter::new(config.rate_limit, limits::WINDOW)),
         max_body: config.max_body,
+        max_upload: config.max_upload,
+        tools: Arc::new(tools::ToolSettings {
+            allow_code: config.allow_code_interpreter,
+            code_limits: config.code_limits,
+            search_url: config.search_url.clone(),
+            http: tools::search::client(),
+        }),
         keep_alive: config.keep_alive,
         runs: Arc::new(ActiveRuns::default()),
         shutdown: shutdown.clone(),
@@ -274,6 +306,14 @@ pub async fn serve(args: crate::cli::ServeArgs) -> anyhow::Result<()> {
         token_delay: Duration::from_millis(args.token_delay),
         script: args.script.clone(),
         keep_alive: KEEP_ALIVE,
+        max_upload: args.max_upload,
+        allow_code_interpreter: args.allow_code_interpreter,
+        code_limits: tools::python::CodeLimits {
+            timeout: Duration::from_secs(args.code_timeout.max(1)),
+            cpu_seconds: args.code_timeout.max(1),
+            ..tools::python::CodeLimits::default()
+        },
+        search_url: args.search_url.clone(),
     };
     tracing::info!(listen = %config.listen, engine = %args.engine, "starting server");
     let server = spawn(config).await?;

@@ -6,17 +6,22 @@
 //! or server shutdown. It then saves the assistant message (status `completed`,
 //! `requires_action` or `incomplete`) and only after that sends the last event and
 //! `[DONE]`, so a history loaded after the stream matches what it showed.
+//!
+//! Before the engine's first round, the server may call built-in tools itself
+//! (`tools::automatic_calls`): a `knowledge_base` search for the user's message when
+//! the assistant has files, so every engine answers from the documents.
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::builtin;
+use super::builtin::{self, ToolContext};
 use super::error::ApiFailure;
 use super::ids::{new_id, now_rfc3339};
 use super::state::{AppState, RunGuard};
 use super::store::{self, StoreError};
+use super::tools;
 use crate::api::types::*;
 use crate::engine::{EngineEvent, EngineRequest};
 
@@ -211,6 +216,18 @@ impl Run {
         reply: &mut Message,
         history: Vec<Message>,
     ) -> Outcome {
+        let file_ids = self.searchable_files(assistant, &history).await;
+        if reply.tool_calls.is_empty() {
+            let calls = tools::automatic_calls(
+                assistant,
+                &history,
+                !file_ids.is_empty(),
+                self.state.engine.calls_builtin_tools(),
+            );
+            if let Err(outcome) = self.run_tools(reply, calls, &file_ids).await {
+                return outcome;
+            }
+        }
         for _ in 0..MAX_ROUNDS {
             let mut messages = history.clone();
             if !reply.tool_calls.is_empty() {
@@ -227,7 +244,7 @@ impl Run {
             if calls.is_empty() {
                 return Outcome::Completed;
             }
-            if let Err(outcome) = self.run_tools(reply, calls).await {
+            if let Err(outcome) = self.run_tools(reply, calls, &file_ids).await {
                 return outcome;
             }
             if reply.tool_calls.iter().any(|call| call.output.is_none()) {
@@ -279,12 +296,49 @@ impl Run {
         }
     }
 
+    /// Returns the ids of the existing files that the assistant lists or that the
+    /// thread's messages attach; files deleted since are left out.
+    async fn searchable_files(&self, assistant: &Assistant, history: &[Message]) -> Vec<String> {
+        let mut ids: Vec<String> = assistant.file_ids.clone();
+        let attached = history.iter().flat_map(|m| &m.attachments);
+        for attachment in attached {
+            if !ids.contains(&attachment.file_id) {
+                ids.push(attachment.file_id.clone());
+            }
+        }
+        if ids.is_empty() {
+            return ids;
+        }
+        let result = self
+            .state
+            .db
+            .call(move |conn| {
+                let mut existing = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if store::get_file(conn, &id)?.is_some() {
+                        existing.push(id);
+                    }
+                }
+                Ok(existing)
+            })
+            .await;
+        result.unwrap_or_else(|err| {
+            tracing::error!(error = %err, "cannot look up the files of a turn");
+            Vec::new()
+        })
+    }
+
     /// Records the calls on `reply`, runs the built-in ones and sends their events.
     async fn run_tools(
         &self,
         reply: &mut Message,
         calls: Vec<(String, serde_json::Value)>,
+        file_ids: &[String],
     ) -> Result<(), Outcome> {
+        let context = ToolContext {
+            state: &self.state,
+            file_ids,
+        };
         for (name, arguments) in calls {
             let id = new_id(CALL_PREFIX);
             let builtin = builtin::is_builtin(&name);
@@ -309,7 +363,12 @@ impl Run {
                 output: None,
             };
             if builtin {
-                let (status, output) = builtin::run(&name, &record.arguments);
+                let (status, output) = tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => return Err(Outcome::Cancelled),
+                    () = self.state.shutdown.cancelled() => return Err(Outcome::Shutdown),
+                    result = builtin::run(&context, &name, &record.arguments) => result,
+                };
                 tracing::info!(tool = %name, call_id = %id, ?status, "built-in tool ran");
                 record.status = status;
                 record.output = Some(output.clone());

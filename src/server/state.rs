@@ -9,6 +9,7 @@ use tokio_util::task::TaskTracker;
 
 use super::limits::{ApiKeys, RateLimiter};
 use super::store::Db;
+use super::tools::ToolSettings;
 use crate::engine::Engine;
 
 /// Everything a handler needs; cheap to clone.
@@ -19,6 +20,10 @@ pub struct AppState {
     pub keys: Arc<ApiKeys>,
     pub limiter: Arc<RateLimiter>,
     pub max_body: usize,
+    /// Largest uploaded file, in bytes.
+    pub max_upload: usize,
+    /// Settings of the built-in tools.
+    pub tools: Arc<ToolSettings>,
     pub keep_alive: Duration,
     pub runs: Arc<ActiveRuns>,
     /// Fires when the server begins a graceful shutdown.

@@ -36,6 +36,11 @@ pub struct Timings {
 }
 
 /// Turns the thread into chat messages, with the instructions as the system message.
+///
+/// Tool results the server produced before any reply text (such as the passages a
+/// `knowledge_base` search found for the question) go in front of the user's
+/// message they answer, where a small model reads them as context for it; other tool
+/// results follow the assistant text that called them.
 pub fn chat_messages(instructions: &str, messages: &[Message]) -> Vec<ChatMessage> {
     let mut out = Vec::with_capacity(messages.len() + 1);
     if !instructions.trim().is_empty() {
@@ -52,6 +57,14 @@ pub fn chat_messages(instructions: &str, messages: &[Message]) -> Vec<ChatMessag
             Role::Tool => "user",
             Role::Unknown => continue,
         };
+        if role == "assistant"
+            && message.content.trim().is_empty()
+            && let Some(context) = tool_context(message)
+            && let Some(user) = out.last_mut().filter(|m| m.role == "user")
+        {
+            user.content = format!("{context}\n\n{}", user.content);
+            continue;
+        }
         let mut content = message.content.clone();
         for call in &message.tool_calls {
             if let (Some(output), ToolCallStatus::Completed | ToolCallStatus::Failed) =
@@ -69,6 +82,30 @@ pub fn chat_messages(instructions: &str, messages: &[Message]) -> Vec<ChatMessag
         });
     }
     out
+}
+
+/// The finished tool results of a message as context text, `None` when it has none.
+fn tool_context(message: &Message) -> Option<String> {
+    let parts: Vec<String> = message
+        .tool_calls
+        .iter()
+        .filter(|call| {
+            matches!(
+                call.status,
+                ToolCallStatus::Completed | ToolCallStatus::Failed
+            )
+        })
+        .filter_map(|call| {
+            let output = call.output.as_deref()?;
+            Some(match call.name.as_str() {
+                "knowledge_base" => {
+                    format!("Answer using these passages from my documents:\n{output}")
+                }
+                name => format!("Result of {name}:\n{output}"),
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
 /// Renders and tokenizes the conversation, dropping the oldest turns (never the

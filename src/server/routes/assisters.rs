@@ -8,6 +8,7 @@ use crate::api::types::{ASSISTANT_PREFIX, Assistant, Deleted, Page};
 use crate::server::body::{self, JsonBody, PageRequest};
 use crate::server::error::{ApiFailure, ApiResult};
 use crate::server::ids::{new_id, now_rfc3339};
+use crate::server::routes::files::check_files_exist;
 use crate::server::state::AppState;
 use crate::server::store;
 use crate::server::validate::{AssistantInput, assistant_input};
@@ -34,8 +35,13 @@ pub async fn create(
     let saved = assistant.clone();
     state
         .db
-        .call(move |conn| store::insert_assistant(conn, &saved))
-        .await?;
+        .call(move |conn| {
+            if let Err(failure) = check_files_exist(conn, &saved.file_ids, "file_ids", "")? {
+                return Ok(Err(failure));
+            }
+            store::insert_assistant(conn, &saved).map(Ok)
+        })
+        .await??;
     tracing::info!(assistant_id = %assistant.id, "assistant created");
     Ok((StatusCode::CREATED, Json(assistant)))
 }
@@ -104,13 +110,20 @@ pub async fn update(
 ) -> ApiResult<Json<Assistant>> {
     let input = assistant_input(fields, false)?;
     let mut assistant = load(&state, id.clone()).await?;
+    // Only ids sent now are checked, so a file deleted since does not block edits.
+    let new_file_ids = input.file_ids.clone().unwrap_or_default();
     apply(&mut assistant, input);
     assistant.updated_at = now_rfc3339();
     let saved = assistant.clone();
     let found = state
         .db
-        .call(move |conn| store::update_assistant(conn, &saved))
-        .await?;
+        .call(move |conn| {
+            if let Err(failure) = check_files_exist(conn, &new_file_ids, "file_ids", "")? {
+                return Ok(Err(failure));
+            }
+            store::update_assistant(conn, &saved).map(Ok)
+        })
+        .await??;
     if !found {
         return Err(ApiFailure::not_found("assistant", &id, None));
     }

@@ -10,6 +10,7 @@ use crate::api::types::{MESSAGE_PREFIX, Message, MessageStatus, Page, Role, Tool
 use crate::server::body::{self, JsonBody, PageRequest};
 use crate::server::error::{ApiFailure, ApiResult};
 use crate::server::ids::{new_id, now_rfc3339};
+use crate::server::routes::files::check_files_exist;
 use crate::server::run::{self, Outcome};
 use crate::server::state::AppState;
 use crate::server::store;
@@ -67,6 +68,14 @@ pub async fn create(
                     id,
                     Some("assistant_id"),
                 )));
+            }
+            let attached: Vec<String> = saved
+                .attachments
+                .iter()
+                .map(|a| a.file_id.clone())
+                .collect();
+            if let Err(failure) = check_files_exist(conn, &attached, "attachments", ".file_id")? {
+                return Ok(Err(failure));
             }
             store::insert_message(conn, &saved)?;
             Ok(Ok(()))

@@ -1,11 +1,13 @@
 //! The HTTP routes, one file per resource, and the middleware stack around them.
 
 mod assisters;
+pub(crate) mod files;
 mod messages;
 mod stream;
 mod threads;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
@@ -28,6 +30,14 @@ pub fn router(state: AppState) -> Router {
                 .post(assisters::update)
                 .delete(assisters::delete),
         )
+        .route(
+            "/v1/files",
+            // The upload route counts bytes against `--max-upload` itself.
+            post(files::create)
+                .layer(DefaultBodyLimit::disable())
+                .get(files::list),
+        )
+        .route("/v1/files/{id}", get(files::show).delete(files::delete))
         .route("/v1/threads", post(threads::create).get(threads::list))
         .route(
             "/v1/threads/{id}",

@@ -1,4 +1,5 @@
-//! SQLite storage of assistants, threads and messages.
+//! SQLite storage of assistants, threads, messages, and uploaded files with their
+//! full-text index.
 //!
 //! One connection in WAL mode sits behind a mutex. rusqlite is synchronous, so async
 //! code reaches it only through [`Db::call`], which runs the closure on tokio's
@@ -6,6 +7,7 @@
 //! 2xx after a write has made it durable (`synchronous = FULL`).
 
 mod assistants;
+mod files;
 mod messages;
 mod schema;
 mod threads;
@@ -19,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use assistants::*;
+pub use files::*;
 pub use messages::*;
 pub use schema::current_version;
 pub use threads::*;

@@ -48,6 +48,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX messages_thread ON messages (thread_id, seq);
     "#,
+    // 2: uploaded files and their passages, indexed for full-text search (FTS5,
+    // ranked with BM25). A passage row belongs to the file named by `file_id`.
+    r#"
+    CREATE TABLE files (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        filename TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        passage_count INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE VIRTUAL TABLE passages USING fts5(
+        file_id UNINDEXED,
+        position UNINDEXED,
+        content,
+        tokenize = 'porter unicode61'
+    );
+    "#,
 ];
 
 /// Returns the schema version this build writes.
