@@ -127,3 +127,52 @@ fn hints_line(app: &App) -> Line<'static> {
     }
     Line::from(spans)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn first_line(app: &App) -> String {
+        state_line(app)
+            .spans
+            .iter()
+            .map(|span| span.content.as_ref())
+            .collect()
+    }
+
+    #[test]
+    fn local_model_state_follows_the_label() {
+        let mut app = App::new(
+            "local".to_owned(),
+            &Config::default(),
+            Instant::now(),
+            BTreeMap::new(),
+        );
+        assert_eq!(
+            first_line(&app),
+            " local",
+            "a remote server shows no model state"
+        );
+
+        app.set_engine_status(ModelStatus::Loading);
+        assert_eq!(first_line(&app), " local │ loading model…");
+
+        app.set_engine_status(ModelStatus::Failed("bad\u{1b}[2J file".to_owned()));
+        let line = first_line(&app);
+        assert!(
+            line.starts_with(" local │ model failed to load: bad"),
+            "{line}"
+        );
+        assert!(
+            !line.contains('\u{1b}'),
+            "escape sequences are stripped: {line:?}"
+        );
+
+        app.set_engine_status(ModelStatus::Ready);
+        assert_eq!(first_line(&app), " local");
+    }
+}
