@@ -91,6 +91,11 @@ pub enum Action {
     ToolOutputsSubmitted(Result<(), ApiError>),
     /// The external editor returned the new draft, or an error message.
     DraftEdited(Result<String, String>),
+    /// A file picked with `/attach PATH` or Ctrl+O was uploaded, or failed to.
+    FileUploaded {
+        path: String,
+        result: Result<crate::api::types::File, ApiError>,
+    },
     /// Unix signal or a closed terminal: leave now.
     Terminate,
 }
@@ -128,6 +133,12 @@ pub enum Effect {
         thread_id: String,
         assistant_id: String,
         content: String,
+        /// Ids of the files attached to the message.
+        attachments: Vec<String>,
+    },
+    /// Uploads a local file for the composer's next message.
+    UploadFile {
+        path: String,
     },
     OpenStream {
         stream_id: u64,

@@ -39,6 +39,7 @@ pub enum Command {
     Newline,
     ExternalEditor,
     RecallLast,
+    AttachFile,
     Save,
     Yes,
     No,
@@ -46,7 +47,7 @@ pub enum Command {
 }
 
 /// Names used in the config file, one per command.
-const NAMES: [(Command, &str); 31] = [
+const NAMES: [(Command, &str); 32] = [
     (Command::Quit, "quit"),
     (Command::Interrupt, "interrupt"),
     (Command::Help, "help"),
@@ -74,6 +75,7 @@ const NAMES: [(Command, &str); 31] = [
     (Command::Newline, "newline"),
     (Command::ExternalEditor, "external_editor"),
     (Command::RecallLast, "recall_last"),
+    (Command::AttachFile, "attach_file"),
     (Command::Save, "save"),
     (Command::Yes, "yes"),
     (Command::No, "no"),
@@ -492,6 +494,13 @@ fn default_bindings() -> Vec<Binding> {
             "recall last (when empty)",
             false,
         ),
+        (
+            X::Composer,
+            KeyChord::ctrl('o'),
+            C::AttachFile,
+            "attach a file",
+            false,
+        ),
         (X::Editor, KeyChord::ctrl('s'), C::Save, "save", true),
         (
             X::Editor,
@@ -815,6 +824,6 @@ mod tests {
             assert_eq!(Command::from_name(name), Some(command));
             assert_eq!(command.name(), name);
         }
-        assert_eq!(names.len(), 31);
+        assert_eq!(names.len(), 32);
     }
 }

@@ -52,6 +52,7 @@ impl App {
                 Vec::new()
             }
             Action::DraftEdited(result) => self.on_draft_edited(result),
+            Action::FileUploaded { path, result } => self.on_file_uploaded(&path, result),
             _ => Vec::new(),
         }
     }
@@ -263,6 +264,7 @@ impl App {
             thread_id,
             assistant_id,
             content,
+            attachments: self.composer.sending_ids(),
         });
         effects
     }

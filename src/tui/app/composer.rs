@@ -27,7 +27,25 @@ pub struct Composer {
     /// Text waiting for its new thread to be created.
     pub queued: Option<String>,
     changed_at: Option<Instant>,
+    /// Files uploaded for the next message, shown as chips.
+    pub attachments: Vec<AttachedFile>,
+    /// Attachments of the message being sent; put back if the send fails.
+    pub sending: Vec<AttachedFile>,
+    /// The draft set aside while Ctrl+O asks for a path.
+    stashed: Option<String>,
+    /// The path being uploaded.
+    pub uploading: Option<String>,
 }
+
+/// A file uploaded for a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachedFile {
+    pub file_id: String,
+    pub filename: String,
+}
+
+/// The composer command that uploads a file: `/attach PATH`.
+pub const ATTACH_COMMAND: &str = "/attach";
 
 /// Converts a crossterm key into the text area's input type.
 pub fn to_input(key: &KeyEvent) -> Input {
@@ -79,7 +97,26 @@ impl Composer {
             pending: None,
             queued: None,
             changed_at: None,
+            attachments: Vec::new(),
+            sending: Vec::new(),
+            stashed: None,
+            uploading: None,
         }
+    }
+
+    /// Ids of the attachments of the message being sent.
+    pub fn sending_ids(&self) -> Vec<String> {
+        self.sending.iter().map(|f| f.file_id.clone()).collect()
+    }
+
+    /// The path of a `/attach PATH` command in the composer, if it holds one.
+    pub fn attach_path(&self) -> Option<String> {
+        let text = self.text();
+        let rest = text.trim().strip_prefix(ATTACH_COMMAND)?;
+        if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+            return None;
+        }
+        Some(rest.trim().to_owned())
     }
 
     pub fn text(&self) -> String {
@@ -139,6 +176,7 @@ impl Composer {
     /// Clears the composer for a send and remembers the text for recall.
     pub fn take_for_send(&mut self) {
         let text = self.text();
+        self.sending = std::mem::take(&mut self.attachments);
         self.last_sent = Some(text);
         self.set_text("");
         self.changed_at = None;
@@ -147,6 +185,9 @@ impl Composer {
 
     /// Puts back text that failed to send, before anything typed since.
     pub fn restore(&mut self, content: &str, now: Instant) {
+        let mut sent = std::mem::take(&mut self.sending);
+        sent.append(&mut self.attachments);
+        self.attachments = sent;
         let typed = self.text();
         let text = if typed.is_empty() {
             content.to_owned()
@@ -185,7 +226,16 @@ impl Composer {
 impl App {
     pub(super) fn composer_command(&mut self, command: Command, key: KeyEvent) -> Vec<Effect> {
         match command {
+            Command::Send if self.composer.attach_path().is_some() => self.start_upload(),
             Command::Send => self.send(),
+            Command::AttachFile => {
+                if self.composer.attach_path().is_none() {
+                    let draft = self.composer.text();
+                    self.composer.stashed = Some(draft);
+                    self.composer.set_text(&format!("{ATTACH_COMMAND} "));
+                }
+                Vec::new()
+            }
             Command::Newline => {
                 self.composer.textarea.insert_newline();
                 self.composer.changed(self.now);
@@ -212,6 +262,43 @@ impl App {
         Vec::new()
     }
 
+    /// Uploads the file named by `/attach PATH`; the command leaves the composer.
+    fn start_upload(&mut self) -> Vec<Effect> {
+        let path = self.composer.attach_path().unwrap_or_default();
+        if path.is_empty() {
+            self.show_local_error(
+                "no_path",
+                "type a file path after /attach, such as /attach notes.md".to_owned(),
+            );
+            return Vec::new();
+        }
+        if self.composer.uploading.is_some() {
+            self.show_local_error("busy", "a file is still uploading; wait for it".to_owned());
+            return Vec::new();
+        }
+        let draft = self.composer.stashed.take().unwrap_or_default();
+        self.composer.set_text(&draft);
+        self.composer.changed(self.now);
+        self.composer.uploading = Some(path.clone());
+        vec![Effect::UploadFile { path }]
+    }
+
+    pub(super) fn on_file_uploaded(
+        &mut self,
+        path: &str,
+        result: Result<crate::api::types::File, crate::api::ApiError>,
+    ) -> Vec<Effect> {
+        self.composer.uploading = None;
+        match result {
+            Ok(file) => self.composer.attachments.push(AttachedFile {
+                file_id: file.id,
+                filename: file.filename,
+            }),
+            Err(err) => self.show_error(&format!("attaching {path}"), &err),
+        }
+        Vec::new()
+    }
+
     pub(super) fn on_draft_edited(&mut self, result: Result<String, String>) -> Vec<Effect> {
         match result {
             Ok(text) => {
@@ -222,5 +309,111 @@ impl App {
             Err(message) => self.show_local_error("editor_failed", message),
         }
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod attach_tests {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::super::super::action::{Action, Effect};
+    use super::super::Focus;
+    use super::super::tests::open_app;
+    use crate::api::ApiError;
+    use crate::api::types::File;
+
+    fn press(code: KeyCode, modifiers: KeyModifiers) -> Action {
+        Action::Key(KeyEvent::new(code, modifiers))
+    }
+
+    fn file(id: &str, name: &str) -> File {
+        File {
+            id: id.into(),
+            object: "file".into(),
+            filename: name.into(),
+            purpose: "assistants".into(),
+            content_type: "text/markdown".into(),
+            bytes: 10,
+            passages: 1,
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn attach_command_uploads_and_the_next_send_carries_the_file() {
+        let mut app = open_app();
+        app.focus = Focus::Composer;
+        app.update(Action::Paste("/attach notes/plan.md".into()));
+        let effects = app.update(press(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(
+            effects,
+            vec![Effect::UploadFile {
+                path: "notes/plan.md".into()
+            }]
+        );
+        assert!(app.composer.is_empty());
+        assert_eq!(app.composer.uploading.as_deref(), Some("notes/plan.md"));
+
+        app.update(Action::FileUploaded {
+            path: "notes/plan.md".into(),
+            result: Ok(file("file_1", "plan.md")),
+        });
+        assert_eq!(app.composer.uploading, None);
+        assert_eq!(app.composer.attachments.len(), 1);
+        assert_eq!(app.composer.attachments[0].filename, "plan.md");
+
+        app.update(Action::Paste("summarise it".into()));
+        let effects = app.update(press(KeyCode::Enter, KeyModifiers::NONE));
+        let sent = effects.iter().find_map(|effect| match effect {
+            Effect::Send {
+                content,
+                attachments,
+                ..
+            } => Some((content.clone(), attachments.clone())),
+            _ => None,
+        });
+        assert_eq!(
+            sent,
+            Some(("summarise it".to_owned(), vec!["file_1".to_owned()]))
+        );
+        assert!(app.composer.attachments.is_empty());
+    }
+
+    #[test]
+    fn ctrl_o_keeps_the_draft_and_a_failed_upload_shows_in_the_status_bar() {
+        let mut app = open_app();
+        app.focus = Focus::Composer;
+        app.update(Action::Paste("keep this draft".into()));
+        app.update(press(KeyCode::Char('o'), KeyModifiers::CONTROL));
+        assert_eq!(app.composer.text(), "/attach ");
+        app.update(Action::Paste("big.pdf".into()));
+        let effects = app.update(press(KeyCode::Enter, KeyModifiers::NONE));
+        assert_eq!(
+            effects,
+            vec![Effect::UploadFile {
+                path: "big.pdf".into()
+            }]
+        );
+        assert_eq!(app.composer.text(), "keep this draft");
+
+        app.update(Action::FileUploaded {
+            path: "big.pdf".into(),
+            result: Err(ApiError::Api {
+                status: 413,
+                code: "file_too_large".into(),
+                message: "the file is larger than the upload limit of 20971520 bytes".into(),
+                param: Some("file".into()),
+                kind: "invalid_request_error".into(),
+                retry_after: None,
+            }),
+        });
+        let shown = app
+            .error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_default();
+        assert!(shown.contains("upload limit"), "{shown}");
+        assert!(app.composer.attachments.is_empty());
+        assert_eq!(app.composer.text(), "keep this draft");
     }
 }

@@ -14,6 +14,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         Some(_) => " Message · replying (Esc stops) ",
         None => " Message ",
     };
+    let chips = attachment_chips(app);
+    let title = if chips.is_empty() {
+        title.to_owned()
+    } else {
+        format!("{title}· {chips} ")
+    };
     let block = pane_block(title, app, Focus::Composer);
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -30,4 +36,22 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
         textarea.set_placeholder_style(app.styles.dim());
     }
     frame.render_widget(&textarea, inner);
+}
+
+/// The files attached to the next message as `[+ name]` chips, and the upload in
+/// progress.
+fn attachment_chips(app: &App) -> String {
+    let mut chips: Vec<String> = app
+        .composer
+        .attachments
+        .iter()
+        .map(|file| format!("[+ {}]", crate::tui::text::sanitize_line(&file.filename)))
+        .collect();
+    if let Some(path) = &app.composer.uploading {
+        chips.push(format!(
+            "[uploading {}…]",
+            crate::tui::text::sanitize_line(path)
+        ));
+    }
+    chips.join(" ")
 }

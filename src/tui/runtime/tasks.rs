@@ -158,10 +158,17 @@ impl Tasks {
                 thread_id,
                 assistant_id,
                 content,
+                attachments,
             } => {
-                let result = client
-                    .create_message(&thread_id, &MessageCreate::user(content))
-                    .await;
+                let mut message = MessageCreate::user(content);
+                message.attachments = attachments
+                    .into_iter()
+                    .map(|file_id| crate::api::types::Attachment {
+                        kind: "file".to_owned(),
+                        file_id,
+                    })
+                    .collect();
+                let result = client.create_message(&thread_id, &message).await;
                 let sent = result.is_ok();
                 self.send(Action::MessageSent {
                     thread_id: thread_id.clone(),
@@ -171,6 +178,13 @@ impl Tasks {
                     self.stream(stream_id, &thread_id, &assistant_id, false)
                         .await;
                 }
+            }
+            Effect::UploadFile { path } => {
+                let local = std::path::Path::new(&path);
+                let result = client
+                    .upload_path(local, crate::api::types::PURPOSE_ASSISTANTS)
+                    .await;
+                self.send(Action::FileUploaded { path, result });
             }
             Effect::OpenStream {
                 stream_id,
