@@ -138,7 +138,7 @@ async fn pdf_text_is_extracted_and_indexed() {
 }
 
 #[tokio::test]
-async fn malformed_uploads_are_refused_and_change_nothing() {
+async fn malformed_uploads_rejected_unchanged_db() {
     let server = start_with(|config| config.max_upload = 4096).await;
     let client = client(&server);
     let kept = client

@@ -188,7 +188,7 @@ async fn the_network_is_unreachable_when_isolation_is_permitted() {
 }
 
 #[tokio::test]
-async fn a_disabled_interpreter_says_how_to_enable_it() {
+async fn disabled_interpreter_names_the_flag() {
     let server = server(false).await;
     let (result, reply) = run_code(&server, "print(1)").await;
     assert_eq!(result["status"], "failed");

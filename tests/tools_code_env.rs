@@ -1,5 +1,5 @@
 //! Code run by code_interpreter does not see the server's environment: a secret set
-//! in the server process is absent in the child. This file holds one test, so that
+//! in the server process is absent in the child. This file contains one test, so that
 //! setting the variable races with no other test thread.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

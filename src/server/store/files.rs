@@ -1,7 +1,7 @@
 //! Queries on the `files` table and its full-text index `passages` (FTS5, BM25).
 //!
 //! A file and its passages are written and deleted in one transaction, so the index
-//! never holds passages of a file that does not exist, nor misses those of one that
+//! never contains passages of a file that does not exist, nor misses those of one that
 //! does.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};

@@ -2,7 +2,7 @@
 //! it into passages for the search index.
 //!
 //! Plain text and Markdown must be UTF-8. PDF text is extracted page by page with
-//! `lopdf`; a PDF that cannot be parsed, or that holds no text (a scan), is refused.
+//! `lopdf`; a PDF that cannot be parsed, or that contains no text (a scan), is rejected.
 
 /// A document type the server accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,7 @@ pub enum DocumentError {
     NotUtf8,
     #[error("the PDF cannot be read ({0}); check that the file is a complete PDF")]
     BrokenPdf(String),
-    #[error("the PDF holds no extractable text (it may be a scan); upload a text version")]
+    #[error("the PDF contains no extractable text (it may be a scan); upload a text version")]
     NoText,
 }
 
@@ -42,7 +42,7 @@ pub enum DocumentError {
 const PASSAGE_CHARS: usize = 800;
 
 /// Recognises the type from the file name and the declared content type; PDF
-/// content is recognised by its magic bytes whatever the name says.
+/// content is recognised by its magic bytes whatever the name is.
 pub fn detect(
     filename: &str,
     declared: Option<&str>,
@@ -201,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_and_non_utf8_text_are_refused() {
+    fn empty_and_non_utf8_text_are_rejected() {
         assert_eq!(extract(DocumentKind::Text, b""), Err(DocumentError::Empty));
         assert_eq!(
             extract(DocumentKind::Text, b"  \n"),

@@ -80,7 +80,7 @@ pub fn find_python() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
-/// Runs `code`; the error says why it could not start.
+/// Runs `code`. The error explains why it could not start.
 pub async fn run(code: &str, limits: &CodeLimits) -> Result<CodeOutcome, String> {
     let python = find_python()
         .ok_or("python3 is not installed on the server (not found on its PATH); install it")?;
