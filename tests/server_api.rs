@@ -364,11 +364,29 @@ async fn thread_metadata_is_validated() {
 async fn messages_append_and_list_oldest_first() {
     let server = start().await;
     let thread = server.thread().await;
+    // Attached files must exist, so upload one first.
+    let form = reqwest::multipart::Form::new()
+        .text("purpose", "assistants")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"notes".to_vec()).file_name("notes.txt"),
+        );
+    let upload = server
+        .send(
+            server
+                .http
+                .post(server.url("/files"))
+                .bearer_auth(KEY)
+                .multipart(form),
+        )
+        .await;
+    assert_eq!(upload.status, StatusCode::CREATED, "{}", upload.text);
+    let file_abc = upload.body["id"].as_str().unwrap_or_default().to_owned();
     let created = server
         .post(
             &format!("/threads/{thread}/messages"),
             json!({"role": "user", "content": "first",
-                   "attachments": [{"type": "file", "file_id": "file_abc"}]}),
+                   "attachments": [{"type": "file", "file_id": file_abc}]}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
@@ -380,7 +398,7 @@ async fn messages_append_and_list_oldest_first() {
     );
     assert_eq!(created.body["role"], json!("user"));
     assert_eq!(created.body["thread_id"], json!(thread));
-    assert_eq!(created.body["attachments"][0]["file_id"], json!("file_abc"));
+    assert_eq!(created.body["attachments"][0]["file_id"], json!(file_abc));
     for index in 0..4 {
         server.user_message(&thread, &format!("m{index}")).await;
     }
