@@ -151,6 +151,9 @@ struct StreamBody {
     /// Markdown lines wrapped into `wrapped` so far.
     wrapped_md: usize,
     wrapped: Arc<Vec<Line<'static>>>,
+    /// The last layout, as the text and width it was for, the count of `wrapped`
+    /// lines shown and the wrapped rest: a frame asks more than once.
+    last: Option<(String, u16, usize, Vec<Line<'static>>)>,
 }
 
 impl StreamBody {
@@ -162,6 +165,12 @@ impl StreamBody {
         width: u16,
         code_theme: &str,
     ) -> (Arc<Vec<Line<'static>>>, usize, Vec<Line<'static>>) {
+        if let Some((text, last_width, shown, tail)) = &self.last
+            && *last_width == width
+            && text == content
+        {
+            return (Arc::clone(&self.wrapped), *shown, tail.clone());
+        }
         let rendered = self.markdown.render(content, code_theme);
         if self.width != width || self.generation != rendered.generation {
             self.width = width;
@@ -178,6 +187,13 @@ impl StreamBody {
         let cut = rendered.done.len() - rendered.done_len;
         let shown = self.wrapped.len() - cut;
         let tail = wrap_md_lines(&rendered.tail, usize::from(width));
+        let mut text = match self.last.take() {
+            Some((text, ..)) => text,
+            None => String::new(),
+        };
+        text.clear();
+        text.push_str(content);
+        self.last = Some((text, width, shown, tail.clone()));
         (Arc::clone(&self.wrapped), shown, tail)
     }
 }

@@ -33,14 +33,15 @@ const TICK: Duration = Duration::from_millis(250);
 /// Most events applied before a frame is considered, so a flood cannot starve drawing.
 const MAX_DRAIN: usize = 4096;
 
-/// Runs the app on a new tokio runtime, or on the current one when called from
-/// inside a runtime.
+/// Runs the app on a new single-threaded tokio runtime, or on the current one when
+/// called from inside a runtime.
 pub fn run(launch: Launch) -> anyhow::Result<()> {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) => tokio::task::block_in_place(|| handle.block_on(run_async(launch))),
         Err(_) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+            // One thread: the app's work is small and mostly waiting, and stream events
+            // then reach the loop without waking another thread.
+            let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
             runtime.block_on(run_async(launch))

@@ -13,14 +13,24 @@ use super::sanitize::sanitize;
 /// parses and renders only the rest. The result always equals
 /// [`render_markdown`](super::render_markdown) of
 /// the whole text.
+///
+/// Sanitising is incremental too: no escape sequence or tab stop reaches past a
+/// newline, so complete lines are sanitised once.
 #[derive(Debug, Default, Clone)]
 pub struct StreamingMarkdown {
-    /// Sanitised text whose blocks are final.
-    done_text: String,
-    /// Lines of `done_text`, with trailing blank lines kept.
+    /// The raw text up to its last newline, as of the last call.
+    raw_lines: String,
+    /// `raw_lines`, sanitised.
+    clean_lines: String,
+    /// Bytes of `clean_lines` whose blocks are final.
+    done_bytes: usize,
+    /// Lines of the final blocks, with trailing blank lines kept.
     done: Vec<MdLine>,
     /// Bumped whenever `done` is rebuilt rather than extended.
     generation: u64,
+    /// The text may hold a link reference definition, which changes links in earlier
+    /// blocks: it is rendered whole from then on.
+    whole: bool,
 }
 
 /// One rendering of a [`StreamingMarkdown`]: `done[..done_len]` followed by `tail`
@@ -38,23 +48,32 @@ pub struct StreamedLines<'a> {
 
 impl StreamingMarkdown {
     pub fn render(&mut self, text: &str, code_theme: &str) -> StreamedLines<'_> {
-        let clean = sanitize(text);
-        // A link reference definition changes links in earlier blocks, so a text that
-        // may hold one is rendered whole.
-        let may_define_links = clean.contains("]:");
-        if may_define_links || !clean.starts_with(self.done_text.as_str()) {
-            if !self.done_text.is_empty() || !self.done.is_empty() {
-                self.generation += 1;
-            }
-            self.done_text.clear();
-            self.done.clear();
+        if !text.starts_with(self.raw_lines.as_str()) {
+            self.start_over(true);
         }
-        let tail_text = &clean[self.done_text.len()..];
+        let new = &text[self.raw_lines.len()..];
+        if let Some(newline) = new.rfind('\n') {
+            let lines = &new[..=newline];
+            self.clean_lines.push_str(&sanitize(lines));
+            self.raw_lines.push_str(lines);
+        }
+        let last_line = sanitize(&text[self.raw_lines.len()..]);
+        if !self.whole
+            && (self.clean_lines[self.done_bytes..].contains("]:") || last_line.contains("]:"))
+        {
+            self.whole = true;
+            self.start_over(false);
+        }
+        let mut tail_text =
+            String::with_capacity(self.clean_lines.len() - self.done_bytes + last_line.len());
+        tail_text.push_str(&self.clean_lines[self.done_bytes..]);
+        tail_text.push_str(&last_line);
         let prior = self.done.last().is_some_and(|line| !line.spans.is_empty());
-        let rendered = render_raw(tail_text, code_theme, prior);
+        let rendered = render_raw(&tail_text, code_theme, prior);
         let mut tail = rendered.lines;
-        if let Some(checkpoint) = rendered.checkpoint.filter(|_| !may_define_links) {
-            self.done_text.push_str(&tail_text[..checkpoint.offset]);
+        // A checkpoint always lies within complete lines, so inside `clean_lines`.
+        if let Some(checkpoint) = rendered.checkpoint.filter(|_| !self.whole) {
+            self.done_bytes += checkpoint.offset;
             self.done.extend(tail.drain(..checkpoint.lines));
         }
         trim_blank_end(&mut tail);
@@ -69,6 +88,20 @@ impl StreamingMarkdown {
             done_len,
             tail,
             generation: self.generation,
+        }
+    }
+
+    /// Forgets the final blocks, and with `text_changed` the sanitised text too.
+    fn start_over(&mut self, text_changed: bool) {
+        if self.done_bytes > 0 || !self.done.is_empty() {
+            self.generation += 1;
+        }
+        self.done_bytes = 0;
+        self.done.clear();
+        if text_changed {
+            self.raw_lines.clear();
+            self.clean_lines.clear();
+            self.whole = false;
         }
     }
 }
