@@ -222,18 +222,33 @@ impl App {
     }
 
     fn on_tick(&mut self, now: Instant, rate_limit: Option<RateLimit>) -> Vec<Effect> {
+        let countdown_before = self.rate_limit_reset_secs();
         let second_changed = now.duration_since(self.now) >= Duration::from_secs(1)
             || self.stream.is_some()
             || self.retry.is_some();
-        if rate_limit != self.rate_limit || second_changed {
-            self.dirty = true;
-        }
+        let limit_changed = rate_limit != self.rate_limit;
         self.now = now;
         self.rate_limit = rate_limit;
+        // Ticks come more often than once a second, so the countdown is compared
+        // itself rather than the time since the previous tick.
+        if limit_changed || second_changed || countdown_before != self.rate_limit_reset_secs() {
+            self.dirty = true;
+        }
         if self.retry.as_ref().is_some_and(|retry| retry.until <= now) {
             self.retry = None;
         }
         self.composer.due_draft(now).into_iter().collect()
+    }
+
+    /// Returns the whole seconds until the rate-limit window resets, as of `self.now`.
+    pub fn rate_limit_reset_secs(&self) -> Option<u64> {
+        let limit = self.rate_limit.as_ref()?;
+        let elapsed = self.now.saturating_duration_since(limit.observed_at);
+        Some(
+            Duration::from_secs(limit.reset_secs)
+                .saturating_sub(elapsed)
+                .as_secs(),
+        )
     }
 
     /// Records the in-process model's state; the status bar shows it.

@@ -1096,3 +1096,31 @@ fn esc_dismisses_error() {
     app.update(key(KeyCode::Esc));
     assert!(app.error.is_none());
 }
+
+#[test]
+fn idle_ticks_redraw_rate_limit_countdown() {
+    let mut app = open_app();
+    let start = app.now;
+    let limit = crate::api::client::RateLimit {
+        limit: 100,
+        remaining: 90,
+        reset_secs: 30,
+        observed_at: start,
+    };
+    app.update(Action::Tick {
+        now: start,
+        rate_limit: Some(limit),
+    });
+    app.dirty = false;
+    // Ticks come every 250 ms; the countdown changes once a second.
+    for quarter in 1..=4u64 {
+        app.update(Action::Tick {
+            now: start + Duration::from_millis(250 * quarter),
+            rate_limit: Some(limit),
+        });
+    }
+    assert!(
+        app.dirty,
+        "a second passed, so the countdown must be redrawn"
+    );
+}

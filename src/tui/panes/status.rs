@@ -1,8 +1,6 @@
 //! The status bar: server, model, rate limit, stream state and the last error on the
 //! first line; key hints of the focused pane on the second.
 
-use std::time::Duration;
-
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
@@ -45,11 +43,7 @@ fn state_line(app: &App) -> Line<'static> {
         spans.push(sep());
         spans.push(Span::raw(sanitize_line(&assistant.model)));
     }
-    if let Some(limit) = &app.rate_limit {
-        let elapsed = app.now.saturating_duration_since(limit.observed_at);
-        let reset = Duration::from_secs(limit.reset_secs)
-            .saturating_sub(elapsed)
-            .as_secs();
+    if let (Some(limit), Some(reset)) = (&app.rate_limit, app.rate_limit_reset_secs()) {
         spans.push(sep());
         spans.push(Span::styled(
             format!(
