@@ -280,6 +280,36 @@ async fn silent_server_hits_read_timeout() {
 }
 
 #[tokio::test]
+async fn read_timeout_is_not_retried() {
+    let mock = client_support::start(vec![vec![Step::Sleep(Duration::from_secs(3))]]).await;
+    let mut config = ClientConfig::new(&mock.base_url, Some(KEY.to_owned()));
+    config.read_timeout = Duration::from_millis(300);
+    config.max_retries = 3;
+    let notices: Arc<Mutex<Vec<RetryNotice>>> = Arc::default();
+    let recorded = Arc::clone(&notices);
+    let client = Client::new(config)
+        .expect("client")
+        .with_retry_observer(Arc::new(move |notice| {
+            recorded.lock().unwrap().push(notice.clone());
+        }));
+    let started = Instant::now();
+
+    let err = client.list_assistants(20, 0).await.expect_err("times out");
+
+    assert!(matches!(err, ApiError::Transport(_)), "{err:?}");
+    assert!(
+        notices.lock().unwrap().is_empty(),
+        "a server that accepted the request but went silent is not asked again"
+    );
+    assert_eq!(mock.seen().len(), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn long_retry_after_is_returned() {
     let mock = client_support::start(vec![vec![limited("3600")], vec![ok(EMPTY_PAGE)]]).await;
     let (client, notices) = observed_client(&mock.base_url, 3);

@@ -6,7 +6,9 @@
 //!
 //! - a 429 is retried for every request, after its `Retry-After` when it has one;
 //! - a 5xx response or a connection failure is retried only for GET and DELETE, because
-//!   repeating a POST could create a second assistant or message.
+//!   repeating a POST could create a second assistant or message;
+//! - a read timeout is not retried: the server took the request and went silent, and
+//!   asking again would only multiply the wait.
 //!
 //! Error responses become [`ApiError::Api`]; failures to get an answer become
 //! [`ApiError::Transport`]. The key is sent as a sensitive header and never appears in
@@ -551,10 +553,15 @@ impl Client {
         if let Some(upload) = &request.upload {
             builder = builder.multipart(upload.form());
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|err| Failure::Transport(self.transport_error(err)))?;
+        let response = builder.send().await.map_err(|err| {
+            let stalled = err.is_timeout() && !err.is_connect();
+            let error = self.transport_error(err);
+            if stalled {
+                Failure::TimedOut(error)
+            } else {
+                Failure::Transport(error)
+            }
+        })?;
         self.record_rate_limit(response.headers());
         let status = response.status();
         tracing::debug!(method = %request.method, path = url.path(), status = status.as_u16(), "response");

@@ -29,6 +29,9 @@ const BODY_EXCERPT_CHARS: usize = 200;
 pub(super) enum Failure {
     /// No HTTP response.
     Transport(ApiError),
+    /// The server took the request but sent no response within the read timeout. Not
+    /// retried: a stalled server would make every attempt wait as long again.
+    TimedOut(ApiError),
     /// An HTTP response with a non-2xx status, already parsed.
     Status(StatusCode, ApiError),
 }
@@ -64,7 +67,7 @@ impl Failure {
 
     pub(super) fn into_error(self) -> ApiError {
         match self {
-            Failure::Transport(err) | Failure::Status(_, err) => err,
+            Failure::Transport(err) | Failure::TimedOut(err) | Failure::Status(_, err) => err,
         }
     }
 }
