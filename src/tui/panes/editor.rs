@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
+use unicode_width::UnicodeWidthStr;
 
 use super::super::app::editor_fields;
 use super::super::app::{App, EditorField, EditorForm, EditorMode, Focus};
@@ -96,10 +97,15 @@ fn draw_field(
         frame.render_widget(&textarea, inner);
         return;
     }
+    // The error takes the room it needs, up to all but 8 columns of the value.
+    let error_width = error.as_ref().map_or(0, |error| {
+        let wanted = u16::try_from(error.width() + 2).unwrap_or(u16::MAX);
+        wanted.min(area.width.saturating_sub(13 + 8))
+    });
     let [label, value, message] = Layout::horizontal([
         Constraint::Length(13),
         Constraint::Min(8),
-        Constraint::Length(if error.is_some() { 28 } else { 0 }),
+        Constraint::Length(error_width),
     ])
     .areas(area);
     frame.render_widget(

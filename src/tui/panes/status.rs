@@ -1,5 +1,5 @@
-//! The status bar: server, model, rate limit, stream state and the last error on the
-//! first line; key hints of the focused pane on the second.
+//! The status bar: server, model, rate limit and stream state on the first line. The
+//! second line has the last error, if any, and the key hints of the focused pane.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -90,8 +90,18 @@ fn state_line(app: &App) -> Line<'static> {
             Style::new().fg(app.styles.tool),
         ));
     }
+    Line::from(spans)
+}
+
+/// Builds the second line: the last error, when there is one, then the key hints.
+/// The error goes first on a line of its own so that a long message, and the retry
+/// advice at its end, is not cut off by the state before it.
+fn hints_line(app: &App) -> Line<'static> {
+    let key = Style::new()
+        .fg(app.styles.accent)
+        .add_modifier(Modifier::BOLD);
+    let mut spans = vec![Span::raw(" ")];
     if let Some(error) = &app.error {
-        spans.push(sep());
         let text = format!(
             "✗ {}: {} (Esc dismisses)",
             sanitize_line(&error.code),
@@ -103,15 +113,8 @@ fn state_line(app: &App) -> Line<'static> {
                 .fg(app.styles.error)
                 .add_modifier(Modifier::BOLD),
         ));
+        spans.push(Span::raw("  "));
     }
-    Line::from(spans)
-}
-
-fn hints_line(app: &App) -> Line<'static> {
-    let key = Style::new()
-        .fg(app.styles.accent)
-        .add_modifier(Modifier::BOLD);
-    let mut spans = vec![Span::raw(" ")];
     for (index, (chord, description)) in app.keys.hints(app.context()).into_iter().enumerate() {
         if index > 0 {
             spans.push(Span::raw("  "));

@@ -223,3 +223,47 @@ fn escape_sequences_are_not_drawn() {
     assert!(text.contains("before␛␛␛red␛after"), "{text}");
     assert!(text.contains("Evil␛Name"), "{text}");
 }
+
+#[test]
+fn long_status_error_is_shown_whole() {
+    let mut app = open_app();
+    app.rate_limit = Some(crate::api::client::RateLimit {
+        limit: 100,
+        remaining: 94,
+        reset_secs: 55,
+        observed_at: app.now,
+    });
+    let message = "the server is shutting down; the partial reply was saved as incomplete; \
+                   press Ctrl+R to retry";
+    app.show_error(
+        "stream",
+        &ApiError::Api {
+            status: 503,
+            code: "server_shutting_down".into(),
+            message: message.into(),
+            param: None,
+            kind: String::new(),
+            retry_after: None,
+        },
+    );
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("press Ctrl+R to retry"), "{text}");
+    assert!(text.contains("94/100 req"), "{text}");
+}
+
+#[test]
+fn editor_field_error_is_shown_whole() {
+    let mut app = loaded_app();
+    key(&mut app, KeyCode::Char('e'));
+    // The form opens in the instructions; Tab wraps round to the temperature.
+    for _ in 0..4 {
+        key(&mut app, KeyCode::Tab);
+    }
+    key(&mut app, KeyCode::Char('x'));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    )));
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("enter a value such as 0.7"), "{text}");
+}
