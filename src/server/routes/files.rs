@@ -159,18 +159,23 @@ async fn drain_multipart(mut multipart: Multipart) {
 }
 
 /// Keeps the last path component, without control characters, at most 255 long.
+/// A longer name is cut before its extension, which sets the document type.
 fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or_default();
-    let clean: String = base
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_FILENAME)
-        .collect();
-    if clean.trim().is_empty() {
-        "upload".to_owned()
-    } else {
-        clean
+    let clean: Vec<char> = base.chars().filter(|c| !c.is_control()).collect();
+    if clean.iter().all(|c| c.is_whitespace()) {
+        return "upload".to_owned();
     }
+    if clean.len() <= MAX_FILENAME {
+        return clean.into_iter().collect();
+    }
+    // A "." followed by more than 15 characters starts no extension worth keeping.
+    let extension = match clean.iter().rposition(|c| *c == '.') {
+        Some(dot) if clean.len() - dot <= 16 => &clean[dot..],
+        _ => &[],
+    };
+    let stem = &clean[..MAX_FILENAME - extension.len()];
+    stem.iter().chain(extension).collect()
 }
 
 /// Checks that every id names a file: a 404 naming the first unknown one, with
@@ -295,5 +300,15 @@ mod tests {
         assert_eq!(clean_filename("C:\\docs\\notes.md"), "notes.md");
         assert_eq!(clean_filename("a\u{1b}[31mb.txt"), "a[31mb.txt");
         assert_eq!(clean_filename(""), "upload");
+    }
+
+    #[test]
+    fn long_file_names_keep_their_extension() {
+        let name = format!("{}.md", "a".repeat(300));
+        let clean = clean_filename(&name);
+        assert_eq!(clean.chars().count(), MAX_FILENAME);
+        assert!(clean.ends_with("aaa.md"), "{clean}");
+        let dotted = format!("notes.{}", "x".repeat(300));
+        assert_eq!(clean_filename(&dotted).chars().count(), MAX_FILENAME);
     }
 }
