@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use super::super::app::{App, Dialog};
+use super::super::keys::{Command, Context};
 use super::super::text::{sanitize_line, truncate_to_width};
 use super::centered;
 
@@ -14,7 +15,7 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
     let key = Style::new()
         .fg(app.styles.accent)
         .add_modifier(Modifier::BOLD);
-    let (title, mut lines, choices): (&str, Vec<Line<'static>>, Vec<(&str, &str)>) = match dialog {
+    let (title, mut lines): (&str, Vec<Line<'static>>) = match dialog {
         Dialog::DeleteAssistant { id, name } => (
             " Delete assistant ",
             vec![
@@ -25,7 +26,6 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
                 )),
                 Line::from("This cannot be undone."),
             ],
-            vec![("y", "delete"), ("n", "keep")],
         ),
         Dialog::DeleteThread { id, title } => {
             let shown = if title.is_empty() {
@@ -39,13 +39,11 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
                     "Delete the thread {}?",
                     truncate_to_width(&shown, 40)
                 ))],
-                vec![("y", "delete"), ("n", "keep")],
             )
         }
         Dialog::DiscardChanges => (
             " Unsaved changes ",
             vec![Line::from("Discard your changes to this assistant?")],
-            vec![("y", "discard"), ("n", "keep editing")],
         ),
         Dialog::ToolApproval { call } => {
             let arguments = sanitize_line(&call.arguments.to_string());
@@ -66,17 +64,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
                         app.styles.dim(),
                     )),
                 ],
-                vec![
-                    ("y", "run once"),
-                    ("a", "always allow this tool"),
-                    ("n", "decline"),
-                ],
             )
         }
     };
     lines.push(Line::default());
     let mut choice_spans = Vec::new();
-    for (index, (chord, label)) in choices.into_iter().enumerate() {
+    for (index, (chord, label)) in choices(app, dialog).into_iter().enumerate() {
         if index > 0 {
             choice_spans.push(Span::raw("   "));
         }
@@ -96,4 +89,26 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App, dialog: &Dialog) {
             .wrap(Wrap { trim: false }),
         popup,
     );
+}
+
+/// Returns the keys of `dialog` with what each does there, as bound in the keymap.
+pub(super) fn choices(app: &App, dialog: &Dialog) -> Vec<(String, &'static str)> {
+    let commands: &[(Command, &'static str)] = match dialog {
+        Dialog::DeleteAssistant { .. } | Dialog::DeleteThread { .. } => {
+            &[(Command::Yes, "delete"), (Command::No, "keep")]
+        }
+        Dialog::DiscardChanges => &[(Command::Yes, "discard"), (Command::No, "keep editing")],
+        Dialog::ToolApproval { .. } => &[
+            (Command::Yes, "run once"),
+            (Command::Always, "always allow this tool"),
+            (Command::No, "decline"),
+        ],
+    };
+    commands
+        .iter()
+        .filter_map(|(command, label)| {
+            let chord = app.keys.chord_for(Context::Dialog, *command)?;
+            Some((chord.to_string(), *label))
+        })
+        .collect()
 }

@@ -115,7 +115,11 @@ fn hints_line(app: &App) -> Line<'static> {
         ));
         spans.push(Span::raw("  "));
     }
-    for (index, (chord, description)) in app.keys.hints(app.context()).into_iter().enumerate() {
+    let hints = match app.dialogs.last() {
+        Some(dialog) => super::dialog::choices(app, dialog),
+        None => app.keys.hints(app.context()),
+    };
+    for (index, (chord, description)) in hints.into_iter().enumerate() {
         if index > 0 {
             spans.push(Span::raw("  "));
         }

@@ -267,3 +267,14 @@ fn editor_field_error_is_shown_whole() {
     let text = screen(&mut app, 120, 40);
     assert!(text.contains("enter a value such as 0.7"), "{text}");
 }
+
+#[test]
+fn confirm_dialog_hints_match_dialog() {
+    let mut app = loaded_app();
+    app.dialogs.push(Dialog::DiscardChanges);
+    let text = screen(&mut app, 120, 40);
+    let hints = text.lines().last().unwrap_or_default();
+    assert!(hints.contains("y discard"), "{hints}");
+    assert!(hints.contains("n keep editing"), "{hints}");
+    assert!(!hints.contains("always allow"), "{hints}");
+}
