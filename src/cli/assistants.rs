@@ -184,6 +184,11 @@ pub fn parse_tools(values: &[String]) -> Result<Option<Vec<Tool>>, CliError> {
     let mut tools = Vec::with_capacity(values.len());
     for value in values {
         let tool = match value.strip_prefix('@') {
+            Some("") => {
+                return Err(CliError::Usage(
+                    "--tool @ needs a file name, as in --tool @lookup_user.json".to_owned(),
+                ));
+            }
             Some(path) => Tool::Function(read_function_file(Path::new(path))?),
             None if value.trim().is_empty() => {
                 return Err(CliError::Usage(
@@ -201,6 +206,7 @@ fn read_function_file(path: &Path) -> Result<FunctionTool, CliError> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         CliError::Usage(format!("cannot read tool file {}: {err}", path.display()))
     })?;
+    reject_unknown_keys(path, &text)?;
     let function: FunctionTool = serde_json::from_str(&text).map_err(|err| {
         CliError::Usage(format!(
             "tool file {} is not a function object \
@@ -215,6 +221,28 @@ fn read_function_file(path: &Path) -> Result<FunctionTool, CliError> {
         )));
     }
     Ok(function)
+}
+
+/// Keys of a function object. Serde ignores other keys, so without this check a
+/// misspelled `parameters` would be dropped silently.
+const FUNCTION_KEYS: [&str; 4] = ["type", "name", "description", "parameters"];
+
+/// Rejects a tool file whose object has a key outside [`FUNCTION_KEYS`].
+fn reject_unknown_keys(path: &Path, text: &str) -> Result<(), CliError> {
+    let Ok(serde_json::Value::Object(object)) = serde_json::from_str(text) else {
+        return Ok(());
+    };
+    match object
+        .keys()
+        .find(|key| !FUNCTION_KEYS.contains(&key.as_str()))
+    {
+        Some(key) => Err(CliError::Usage(format!(
+            "tool file {} has the unknown key {key:?}; a function object has only {}",
+            path.display(),
+            FUNCTION_KEYS.join(", ")
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +275,30 @@ mod tests {
             panic!("expected a usage error");
         };
         assert!(message.contains("/nonexistent/tool.json"), "{message}");
+        let empty = parse_tools(&["@".to_owned()]);
+        let Err(CliError::Usage(message)) = empty else {
+            panic!("expected a usage error");
+        };
+        assert!(message.contains("needs a file name"), "{message}");
+    }
+
+    #[test]
+    fn unknown_key_in_tool_file_is_named() {
+        let Ok(dir) = tempfile::tempdir() else {
+            panic!("temp dir");
+        };
+        let file = dir.path().join("typo.json");
+        let written = std::fs::write(
+            &file,
+            r#"{"type":"function","name":"f","paramters":{"type":"object"}}"#,
+        );
+        assert!(written.is_ok());
+        let result = parse_tools(&[format!("@{}", file.display())]);
+        let Err(CliError::Usage(message)) = result else {
+            panic!("expected a usage error, got {result:?}");
+        };
+        assert!(message.contains("\"paramters\""), "{message}");
+        assert!(message.contains("typo.json"), "{message}");
     }
 
     #[test]
