@@ -39,7 +39,12 @@ fn state_line(app: &App) -> Line<'static> {
         }
         Some(ModelStatus::Ready) | None => {}
     }
-    if let Some(assistant) = app.assistants.selected() {
+    // The server picks its default model when an assistant names none.
+    if let Some(assistant) = app
+        .assistants
+        .selected()
+        .filter(|assistant| !assistant.model.is_empty())
+    {
         spans.push(sep());
         spans.push(Span::raw(sanitize_line(&assistant.model)));
     }
@@ -174,6 +179,13 @@ mod tests {
         );
 
         app.set_engine_status(ModelStatus::Ready);
+        assert_eq!(first_line(&app), " local");
+    }
+
+    #[test]
+    fn empty_model_adds_no_separator() {
+        let mut app = crate::tui::app::tests::loaded_app();
+        app.assistants.items[0].model = String::new();
         assert_eq!(first_line(&app), " local");
     }
 }
