@@ -579,6 +579,8 @@ async fn unknown_routes_and_methods_get_json() {
         "invalid_request_error",
         None,
     );
+    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("GET /v1/nothing-here"), "{message}");
     let reply = server
         .send(
             server
@@ -596,6 +598,8 @@ async fn unknown_routes_and_methods_get_json() {
         "invalid_request_error",
         None,
     );
+    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("PUT /v1/assisters"), "{message}");
     assert!(
         reply
             .header("allow")

@@ -54,6 +54,7 @@ pub async fn catch_panic(request: Request, next: Next) -> Response {
 /// Rewrites error responses that are not JSON into the error envelope, keeping their
 /// status and headers (such as `Allow` on a 405).
 pub async fn json_errors(request: Request, next: Next) -> Response {
+    let route = format!("{} {}", request.method(), request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
@@ -66,7 +67,7 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let detail = String::from_utf8_lossy(&text).trim().to_owned();
-    let failure = failure_for(status, detail);
+    let failure = failure_for(status, &route, detail);
     let mut rebuilt = failure.into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
@@ -77,20 +78,21 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     rebuilt
 }
 
-fn failure_for(status: StatusCode, detail: String) -> ApiFailure {
+/// Builds the error for a status axum produced; `route` is the method and path.
+fn failure_for(status: StatusCode, route: &str, detail: String) -> ApiFailure {
     match status {
         StatusCode::NOT_FOUND => ApiFailure::new(
             status,
             "not_found",
             INVALID_REQUEST,
-            "no such endpoint; see docs/api.md for the routes",
+            format!("no endpoint {route}; see docs/api.md for the routes"),
             None,
         ),
         StatusCode::METHOD_NOT_ALLOWED => ApiFailure::new(
             status,
             "method_not_allowed",
             INVALID_REQUEST,
-            "this endpoint does not accept that method; the Allow header lists those it does",
+            format!("{route} is not allowed; the Allow header lists the methods of this path"),
             None,
         ),
         StatusCode::PAYLOAD_TOO_LARGE => ApiFailure::new(

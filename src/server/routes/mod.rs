@@ -8,6 +8,7 @@ mod threads;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 
@@ -57,12 +58,15 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> ApiFailure {
+async fn not_found(method: Method, uri: Uri) -> ApiFailure {
     ApiFailure::new(
         axum::http::StatusCode::NOT_FOUND,
         "not_found",
         super::error::INVALID_REQUEST,
-        "no such endpoint; see docs/api.md for the routes",
+        format!(
+            "no endpoint {method} {}; the paths start with /v1, see docs/api.md for the routes",
+            uri.path()
+        ),
         None,
     )
 }
