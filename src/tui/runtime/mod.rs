@@ -110,18 +110,26 @@ async fn event_loop(
             return Ok(());
         }
         let wait = frame_wait(app, last_frame);
-        let first = tokio::select! {
-            event = input.next() => match event {
-                Some(Ok(event)) => terminal_action(event),
-                Some(Err(err)) => return Err(err.into()),
-                None => Some(Action::Terminate),
+        let first = match wait {
+            // A frame is pending: wait for it or for a key, and let results gather in
+            // the channel meanwhile, so a stream of small events costs one wake-up per
+            // frame rather than one per event.
+            Some(wait) if !wait.is_zero() => tokio::select! {
+                biased;
+                event = input.next() => input_action(event)?,
+                _ = tokio::time::sleep(wait) => None,
             },
-            action = receiver.recv() => action,
-            _ = ticker.tick() => {
-                poll_engine(app, probe);
-                Some(tick(tasks))
-            }
-            _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(3600))), if wait.is_some() => None,
+            _ => tokio::select! {
+                biased;
+                event = input.next() => input_action(event)?,
+                action = receiver.recv() => action,
+                _ = ticker.tick() => {
+                    poll_engine(app, probe);
+                    Some(tick(tasks))
+                }
+                // A frame is due and nothing else is ready: draw it.
+                _ = std::future::ready(()), if wait.is_some() => None,
+            },
         };
         let mut pending = first.into_iter().collect::<Vec<_>>();
         while pending.len() < MAX_DRAIN {
@@ -162,6 +170,15 @@ fn tick(tasks: &Tasks) -> Action {
     Action::Tick {
         now: Instant::now(),
         rate_limit: tasks.client.rate_limit(),
+    }
+}
+
+/// Converts what the terminal's event stream returned; its end quits the app.
+fn input_action(event: Option<std::io::Result<Event>>) -> anyhow::Result<Option<Action>> {
+    match event {
+        Some(Ok(event)) => Ok(terminal_action(event)),
+        Some(Err(err)) => Err(err.into()),
+        None => Ok(Some(Action::Terminate)),
     }
 }
 
