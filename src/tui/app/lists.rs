@@ -137,20 +137,33 @@ impl App {
         self.assistants.selected =
             (self.assistants.selected as isize + delta).clamp(0, last.max(0)) as usize;
         let mut effects = Vec::new();
-        let near_end = self.assistants.selected + 3 >= count;
-        if near_end && self.assistants.has_more && !self.assistants.loading {
-            self.assistants.loading = true;
-            let offset = u32::try_from(self.assistants.items.len()).unwrap_or(u32::MAX);
-            effects.push(Effect::LoadAssistants {
-                offset,
-                limit: PAGE_SIZE,
-            });
+        if self.assistants_near_end() {
+            effects.extend(self.next_assistants_page());
         }
         let after = self.assistants.selected().map(|a| a.id.clone());
         if after != before {
             effects.extend(self.load_threads_of_selected());
         }
         effects
+    }
+
+    /// True when the selection is within three rows of the end of the visible list.
+    fn assistants_near_end(&self) -> bool {
+        self.assistants.selected + 3 >= self.assistants.visible().len()
+    }
+
+    /// Returns the request for the next page of assistants, unless none is left or
+    /// one is already on its way.
+    fn next_assistants_page(&mut self) -> Option<Effect> {
+        if !self.assistants.has_more || self.assistants.loading {
+            return None;
+        }
+        self.assistants.loading = true;
+        let offset = u32::try_from(self.assistants.items.len()).unwrap_or(u32::MAX);
+        Some(Effect::LoadAssistants {
+            offset,
+            limit: PAGE_SIZE,
+        })
     }
 
     fn load_threads_of_selected(&mut self) -> Vec<Effect> {
@@ -182,11 +195,16 @@ impl App {
         }
         self.assistants.clamp();
         let after = self.assistants.selected().map(|a| a.id.clone());
-        if after != before {
+        let mut effects = if after != before {
             self.load_threads_of_selected()
         } else {
             Vec::new()
+        };
+        // The filter sees only the pages loaded so far, so it asks for more.
+        if !self.assistants.filter.is_empty() && self.assistants_near_end() {
+            effects.extend(self.next_assistants_page());
         }
+        effects
     }
 
     pub(super) fn threads_command(&mut self, command: Command) -> Vec<Effect> {
@@ -235,9 +253,16 @@ impl App {
         self.assistants.loaded_once = true;
         self.assistants.clamp();
         let mut effects = self.restore_selection();
+        let restore_pending = effects.is_empty() && self.restore.is_some();
         let after = self.assistants.selected().map(|a| a.id.clone());
         if effects.is_empty() && (after != before || offset == 0) {
             effects.extend(self.load_threads_of_selected());
+        }
+        // Keep loading while the assistant to restore, or a filter match, may be on a
+        // later page.
+        let filtering = !self.assistants.filter.is_empty();
+        if restore_pending || (filtering && self.assistants_near_end()) {
+            effects.extend(self.next_assistants_page());
         }
         effects
     }

@@ -1124,3 +1124,76 @@ fn idle_ticks_redraw_rate_limit_countdown() {
         "a second passed, so the countdown must be redrawn"
     );
 }
+
+/// Builds an app whose first page of five assistants says more pages follow.
+fn first_of_two_pages() -> App {
+    let mut app = app_with(&Config::default());
+    let data: Vec<Assistant> = (0..5)
+        .map(|i| assistant(&format!("asst_{i}"), &format!("A{i}")))
+        .collect();
+    app.update(Action::AssistantsLoaded {
+        offset: 0,
+        result: Ok(Page {
+            data,
+            total: 6,
+            has_more: true,
+        }),
+    });
+    app
+}
+
+#[test]
+fn filter_loads_pages_not_yet_listed() {
+    let mut app = first_of_two_pages();
+    app.update(key(KeyCode::Char('/')));
+    let effects = app.update(key(KeyCode::Char('z')));
+    assert!(
+        effects.contains(&Effect::LoadAssistants {
+            offset: 5,
+            limit: PAGE_SIZE
+        }),
+        "{effects:?}"
+    );
+    let effects = app.update(Action::AssistantsLoaded {
+        offset: 5,
+        result: Ok(Page {
+            data: vec![assistant("asst_5", "Zed")],
+            total: 6,
+            has_more: false,
+        }),
+    });
+    assert_eq!(
+        app.assistants.selected().map(|a| a.name.as_str()),
+        Some("Zed")
+    );
+    assert_eq!(
+        effects,
+        vec![Effect::LoadThreads {
+            assistant_id: "asst_5".into()
+        }]
+    );
+}
+
+#[test]
+fn restore_loads_pages_until_assistant_found() {
+    let mut app = app_with(&Config::default());
+    app.restore = Some(("asst_5".into(), "thread_7".into()));
+    let data: Vec<Assistant> = (0..5)
+        .map(|i| assistant(&format!("asst_{i}"), &format!("A{i}")))
+        .collect();
+    let effects = app.update(Action::AssistantsLoaded {
+        offset: 0,
+        result: Ok(Page {
+            data,
+            total: 6,
+            has_more: true,
+        }),
+    });
+    assert!(
+        effects.contains(&Effect::LoadAssistants {
+            offset: 5,
+            limit: PAGE_SIZE
+        }),
+        "{effects:?}"
+    );
+}
