@@ -197,6 +197,30 @@ async fn usage_errors_exit_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_config_errors_exit_2() {
+    let env = start().await;
+    let db = env.home.path().join("serve.db");
+    let db = db.to_string_lossy();
+    let script = env.home.path().join("bad-script.toml");
+    std::fs::write(&script, "rules = 5\n").expect("script written");
+    let script = script.to_string_lossy();
+    let base: &[&str] = &["serve", "--listen", "127.0.0.1:0", "--db", &db];
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "--api-key"),
+        (&["--api-key", " "], "--api-key"),
+        (&["--api-key", "k", "--script", &script], "bad-script.toml"),
+        (&["--api-key", "k", "--rate-limit", "0"], "--rate-limit"),
+    ];
+    for (extra, expected) in cases {
+        let args: Vec<&str> = base.iter().chain(extra.iter()).copied().collect();
+        let run = env.run_with(&args, &[], None).await;
+        assert_eq!(run.code, Some(2), "{args:?}: {run:#?}");
+        assert!(run.stderr.contains(expected), "{args:?}: {run:#?}");
+        assert!(!run.stderr.contains("server_error"), "{args:?}: {run:#?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_exit_1() {
     let env = start().await;
 

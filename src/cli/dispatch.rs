@@ -13,9 +13,12 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         .enable_all()
         .build()
         .map_err(runtime_error)?;
-    runtime
-        .block_on(crate::server::serve(args))
-        .map_err(|err| CliError::Failed("server_error", format!("{err:#}")))
+    runtime.block_on(crate::server::serve(args)).map_err(|err| {
+        match err.downcast_ref::<crate::server::ConfigError>() {
+            Some(config) => CliError::Usage(config.to_string()),
+            None => CliError::Failed("server_error", format!("{err:#}")),
+        }
+    })
 }
 
 /// Opens the full-screen app: on an in-process server with `--local`, or when no key

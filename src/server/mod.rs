@@ -137,6 +137,12 @@ impl ServerConfig {
     }
 }
 
+/// A setting that stops the server from starting, such as a missing key or an invalid
+/// script. `assisters serve` exits with code 2 on it, as for other usage errors.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
 /// A server running in this process.
 pub struct RunningServer {
     /// The address it listens on.
@@ -185,24 +191,25 @@ impl RunningServer {
     }
 }
 
-fn check_config(config: &ServerConfig) -> anyhow::Result<()> {
+fn check_config(config: &ServerConfig) -> Result<(), ConfigError> {
+    let fail = |message: &str| Err(ConfigError(message.to_owned()));
     if config.api_keys.is_empty() {
-        anyhow::bail!("no API key: pass --api-key KEY or set ASSISTERS_API_KEY");
+        return fail("no API key: pass --api-key KEY or set ASSISTERS_API_KEY");
     }
     if config.api_keys.iter().any(|key| key.trim().is_empty()) {
-        anyhow::bail!("an API key is empty; pass a non-empty --api-key");
+        return fail("an API key is empty; pass a non-empty --api-key");
     }
     if config.rate_limit == 0 {
-        anyhow::bail!("--rate-limit must be at least 1 request per minute");
+        return fail("--rate-limit must be at least 1 request per minute");
     }
     if config.max_body == 0 {
-        anyhow::bail!("--max-body must be at least 1 byte");
+        return fail("--max-body must be at least 1 byte");
     }
     if config.max_upload == 0 {
-        anyhow::bail!("--max-upload must be at least 1 byte");
+        return fail("--max-upload must be at least 1 byte");
     }
     if let Some(url) = &config.search_url {
-        tools::search::check_endpoint(url).map_err(anyhow::Error::msg)?;
+        tools::search::check_endpoint(url).map_err(ConfigError)?;
     }
     Ok(())
 }
@@ -284,10 +291,11 @@ pub async fn serve(args: crate::cli::ServeArgs) -> anyhow::Result<()> {
         api_keys.push(key);
     }
     if api_keys.is_empty() {
-        anyhow::bail!(
+        return Err(ConfigError(format!(
             "no API key: pass --api-key KEY or set {} before starting the server",
             crate::config::API_KEY_ENV
-        );
+        ))
+        .into());
     }
     let db_path = match args.db.clone() {
         Some(path) => path,
@@ -300,7 +308,10 @@ pub async fn serve(args: crate::cli::ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         db_path,
         api_keys,
-        engine: EngineChoice::Instance(engine::build(&args.engine, &args.engine_options())?),
+        engine: EngineChoice::Instance(
+            engine::build(&args.engine, &args.engine_options())
+                .map_err(|err| ConfigError(format!("{err:#}")))?,
+        ),
         rate_limit: args.rate_limit,
         max_body: args.max_body,
         token_delay: Duration::from_millis(args.token_delay),
