@@ -295,3 +295,27 @@ async fn cancel_stream_and_approve_tool() {
     screen.wait_exit().await;
     let _ = env.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_screen_takes_typed_message() {
+    let env = start(Duration::ZERO).await;
+    let body = AssistantCreate {
+        name: "Ready Bot".into(),
+        ..AssistantCreate::default()
+    };
+    env.client
+        .create_assistant(&body)
+        .await
+        .unwrap_or_else(|err| panic!("create: {err}"));
+    let mut screen = Screen::launch(&env);
+    screen.wait_for("Ready Bot").await;
+
+    // No key first: the letters of "hello there" (e, d, n, q) must not act on the list.
+    screen.typed("hello there");
+    screen.send("\r");
+    let text = screen.wait_for("I'm Ready Bot").await;
+    assert!(!text.contains("Edit Ready Bot"), "{text}");
+    screen.send(CTRL_C);
+    screen.wait_exit().await;
+    let _ = env.server.shutdown().await;
+}

@@ -244,6 +244,7 @@ impl App {
             }
         };
         let before = self.assistants.selected().map(|a| a.id.clone());
+        let first_load = !self.assistants.loaded_once;
         if offset == 0 {
             self.assistants.items = page.data;
         } else {
@@ -252,6 +253,12 @@ impl App {
         self.assistants.has_more = page.has_more;
         self.assistants.loaded_once = true;
         self.assistants.clamp();
+        // The first screen is ready to chat: typed text goes to the message box rather
+        // than to the list's single-letter commands. With no assistant, the list
+        // keeps the focus so that `n` creates one.
+        if first_load && self.focus == Focus::Assistants && self.assistants.selected().is_some() {
+            self.focus = Focus::Composer;
+        }
         let mut effects = self.restore_selection();
         let restore_pending = effects.is_empty() && self.restore.is_some();
         let after = self.assistants.selected().map(|a| a.id.clone());

@@ -92,6 +92,8 @@ pub(crate) fn loaded_app() -> App {
             ThreadSource::Server,
         )),
     });
+    // As after the user moves from the message box to the list.
+    app.focus = Focus::Assistants;
     app
 }
 
@@ -201,6 +203,7 @@ fn scrolling_near_end_loads_next_page() {
             has_more: true,
         }),
     });
+    app.focus = Focus::Assistants;
     let effects = app.update(key(KeyCode::Char('j')));
     assert_eq!(
         effects,
@@ -1139,6 +1142,7 @@ fn first_of_two_pages() -> App {
             has_more: true,
         }),
     });
+    app.focus = Focus::Assistants;
     app
 }
 
@@ -1195,5 +1199,47 @@ fn restore_loads_pages_until_assistant_found() {
             limit: PAGE_SIZE
         }),
         "{effects:?}"
+    );
+}
+
+#[test]
+fn first_load_focuses_composer() {
+    let mut app = app_with(&Config::default());
+    app.start();
+    app.update(Action::AssistantsLoaded {
+        offset: 0,
+        result: Ok(Page {
+            data: vec![assistant("asst_1", "Assistant")],
+            total: 1,
+            has_more: false,
+        }),
+    });
+    assert_eq!(
+        app.focus,
+        Focus::Composer,
+        "the first screen is ready to type"
+    );
+    // Typing must reach the message, not run the list's single-letter commands.
+    typed(&mut app, "Hi there");
+    assert_eq!(app.composer.text(), "Hi there");
+    assert!(app.editor.is_none());
+}
+
+#[test]
+fn first_load_without_assistants_keeps_list_focus() {
+    let mut app = app_with(&Config::default());
+    app.start();
+    app.update(Action::AssistantsLoaded {
+        offset: 0,
+        result: Ok(Page {
+            data: Vec::new(),
+            total: 0,
+            has_more: false,
+        }),
+    });
+    assert_eq!(
+        app.focus,
+        Focus::Assistants,
+        "n creates the first assistant"
     );
 }
