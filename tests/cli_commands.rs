@@ -182,7 +182,7 @@ async fn usage_errors_exit_2() {
             "/nonexistent/t.json",
         ),
         (&["threads", "create", "--metadata", "novalue"], "KEY=VALUE"),
-        (&["--local", "assistants", "list"], "not available yet"),
+        (&["--local", "assistants", "list"], "assisters model fetch"),
         (
             &["--base-url", "ftp://127.0.0.1/v1", "assistants", "list"],
             "ftp://127.0.0.1/v1",
