@@ -12,6 +12,8 @@ use axum::http::header;
 use futures::StreamExt;
 use serde_json::{Map, Value};
 
+use crate::api::types::Page;
+
 use super::error::ApiFailure;
 use super::state::AppState;
 
@@ -208,6 +210,16 @@ impl PageRequest {
         };
         Ok(PageRequest { limit, offset })
     }
+
+    /// Builds the list answer for `data`, the rows of this page out of `total`.
+    pub fn page<T>(self, data: Vec<T>, total: u64) -> Page<T> {
+        let has_more = self.offset.saturating_add(data.len() as u64) < total;
+        Page {
+            data,
+            total,
+            has_more,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -219,6 +231,18 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn page_has_more_until_the_last_row() {
+        let page = PageRequest {
+            limit: 2,
+            offset: 3,
+        };
+        assert!(page.page(vec![1, 2], 6).has_more);
+        assert!(!page.page(vec![1, 2], 5).has_more);
+        assert!(!page.page(Vec::<u8>::new(), 2).has_more);
+        assert_eq!(page.page(vec![1], 9).total, 9);
     }
 
     #[test]

@@ -79,12 +79,7 @@ pub async fn list(
         .db
         .call(move |conn| store::list_assistants(conn, page.limit, page.offset))
         .await?;
-    let has_more = page.offset.saturating_add(data.len() as u64) < total;
-    Ok(Json(Page {
-        data,
-        total,
-        has_more,
-    }))
+    Ok(Json(page.page(data, total)))
 }
 
 async fn load(state: &AppState, id: String) -> ApiResult<Assistant> {

@@ -256,12 +256,7 @@ pub async fn list(
         .db
         .call(move |conn| store::list_files(conn, page.limit, page.offset))
         .await?;
-    let has_more = page.offset.saturating_add(data.len() as u64) < total;
-    Ok(Json(Page {
-        data,
-        total,
-        has_more,
-    }))
+    Ok(Json(page.page(data, total)))
 }
 
 pub async fn show(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<File>> {

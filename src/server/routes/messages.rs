@@ -124,12 +124,7 @@ pub async fn list(
         })
         .await?;
     let (data, total) = listed.ok_or_else(|| ApiFailure::not_found("thread", &thread_id, None))?;
-    let has_more = page.offset.saturating_add(data.len() as u64) < total;
-    Ok(Json(Page {
-        data,
-        total,
-        has_more,
-    }))
+    Ok(Json(page.page(data, total)))
 }
 
 pub async fn tool_output(

@@ -56,12 +56,7 @@ pub async fn list(
             store::list_threads(conn, page.limit, page.offset, assistant_id.as_deref())
         })
         .await?;
-    let has_more = page.offset.saturating_add(data.len() as u64) < total;
-    Ok(Json(Page {
-        data,
-        total,
-        has_more,
-    }))
+    Ok(Json(page.page(data, total)))
 }
 
 pub async fn show(
