@@ -8,7 +8,7 @@ use crate::api::types::{
 };
 
 use super::error::CliError;
-use super::output::{Table, page_footer, print_json, print_text, sanitize_line, sanitize_text};
+use super::output::{Table, print_json, print_page, print_text, sanitize_line, sanitize_text};
 use super::{AssistantFields, AssistantsCommand};
 
 /// Runs one `assistants` subcommand.
@@ -29,15 +29,7 @@ pub async fn run(command: &AssistantsCommand, client: &Client, json: bool) -> Re
                     assistant.updated_at.clone(),
                 ]);
             }
-            if !table.is_empty() {
-                print_text(&table.render());
-            }
-            print_text(&page_footer(
-                list.data.len(),
-                page.offset,
-                list.total,
-                list.has_more,
-            ));
+            print_page(&table, &list, page.offset);
             Ok(())
         }
         AssistantsCommand::Show { id } => {

@@ -13,6 +13,8 @@ use std::io::Write;
 use serde::Serialize;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use crate::api::types::Page;
+
 use super::error::CliError;
 
 /// Maximum width of a table cell, in terminal columns. Longer cells end with `…`.
@@ -188,6 +190,19 @@ fn fit(cell: &str) -> String {
     }
     out.push('…');
     out
+}
+
+/// Prints a list command's table (unless the page is empty) and its footer.
+pub fn print_page<T>(table: &Table, page: &Page<T>, offset: u32) {
+    if !table.is_empty() {
+        print_text(&table.render());
+    }
+    print_text(&page_footer(
+        page.data.len(),
+        offset,
+        page.total,
+        page.has_more,
+    ));
 }
 
 /// Describes where a page sits in the whole list, with the flag for the next page.

@@ -12,7 +12,7 @@ use crate::api::types::{
 
 use super::ThreadsCommand;
 use super::error::CliError;
-use super::output::{Table, page_footer, print_json, print_text, sanitize_line, sanitize_text};
+use super::output::{Table, print_json, print_page, print_text, sanitize_line, sanitize_text};
 
 /// Largest page the API serves.
 pub const MAX_PAGE: u32 = 100;
@@ -43,15 +43,7 @@ pub async fn run(command: &ThreadsCommand, client: &Client, json: bool) -> Resul
                     other_metadata(thread),
                 ]);
             }
-            if !table.is_empty() {
-                print_text(&table.render());
-            }
-            print_text(&page_footer(
-                list.data.len(),
-                page.offset,
-                list.total,
-                list.has_more,
-            ));
+            print_page(&table, &list, page.offset);
             Ok(())
         }
         ThreadsCommand::Show { id } => show(client, id, json).await,
