@@ -211,7 +211,7 @@ impl PageRequest {
         Ok(PageRequest { limit, offset })
     }
 
-    /// Builds the list answer for `data`, the rows of this page out of `total`.
+    /// Builds the list response for `data`, the rows of this page out of `total`.
     pub fn page<T>(self, data: Vec<T>, total: u64) -> Page<T> {
         let has_more = self.offset.saturating_add(data.len() as u64) < total;
         Page {
