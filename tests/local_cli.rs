@@ -251,3 +251,32 @@ fn local_flags_parse_around_subcommands() {
     };
     assert_eq!(fields.model.as_deref(), Some("label"));
 }
+
+#[test]
+fn fetch_keeps_a_present_model() {
+    let home = Home::new();
+    if !home.link_default_model() {
+        return;
+    }
+    // An empty PATH: a fetch that ran pip would fail, and none must run.
+    let empty = home.dir.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_assisters"));
+    home.isolate(&mut command);
+    let output = command
+        .env("PATH", &empty)
+        .args(["model", "fetch"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("already"), "{stderr}");
+    assert!(
+        std::fs::symlink_metadata(home.model_path())
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the present file is left in place"
+    );
+}

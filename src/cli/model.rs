@@ -52,7 +52,15 @@ pub fn run(command: &ModelCommand) -> ExitCode {
 pub async fn run_with(command: &ModelCommand, paths: &Paths) -> anyhow::Result<()> {
     match command {
         ModelCommand::Fetch { url: None, .. } => {
-            model::fetch_default(paths).await?;
+            let path = model::default_model_path(paths);
+            if default_model_intact(&path) {
+                eprintln!(
+                    "The default model is already at {} and its SHA-256 matches; nothing to fetch",
+                    path.display()
+                );
+            } else {
+                model::fetch_default(paths).await?;
+            }
         }
         ModelCommand::Fetch {
             url: Some(url),
@@ -72,6 +80,14 @@ pub async fn run_with(command: &ModelCommand, paths: &Paths) -> anyhow::Result<(
         ModelCommand::Path => print_path(&model::default_model_path(paths)),
     }
     Ok(())
+}
+
+/// True when `path` has the default model's size and SHA-256, so a fetch would
+/// download the same bytes again.
+fn default_model_intact(path: &std::path::Path) -> bool {
+    let size = std::fs::metadata(path).map(|meta| meta.len()).ok();
+    size == Some(model::DEFAULT_MODEL_SIZE)
+        && model::sha256_file(path).is_ok_and(|digest| digest == model::DEFAULT_MODEL_SHA256)
 }
 
 #[allow(clippy::print_stdout)]
