@@ -99,8 +99,8 @@ fn draw_field(
     }
     // The error takes the room it needs, up to all but 8 columns of the value.
     let error_width = error.as_ref().map_or(0, |error| {
-        let wanted = u16::try_from(error.width() + 2).unwrap_or(u16::MAX);
-        wanted.min(area.width.saturating_sub(13 + 8))
+        let needed = u16::try_from(error.width() + 2).unwrap_or(u16::MAX);
+        needed.min(area.width.saturating_sub(13 + 8))
     });
     let [label, value, message] = Layout::horizontal([
         Constraint::Length(13),
