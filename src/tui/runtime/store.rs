@@ -119,15 +119,22 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
 }
 
 /// Writes `value` as JSON to `path` through a temporary file and a rename, so a crash
-/// leaves either the old or the new file.
+/// leaves either the old or the new file. The file is readable by its owner only,
+/// because drafts hold whatever the user typed.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("state");
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
         file.write_all(&bytes)?;
         file.sync_all()?;
     }
@@ -187,6 +194,19 @@ mod tests {
         let dir = tempfile::tempdir()?;
         std::fs::write(dir.path().join(DRAFTS_FILE), "{not json")?;
         assert!(LocalStore::open(dir.path()).drafts.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn state_files_are_owner_only() -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let mut store = LocalStore::open(dir.path());
+        store.set_draft("thread_1", "a private draft")?;
+        let mode = std::fs::metadata(dir.path().join(DRAFTS_FILE))?
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
         Ok(())
     }
 
