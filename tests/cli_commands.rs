@@ -274,6 +274,45 @@ async fn api_errors_exit_1() {
     );
 }
 
+/// Serves one 429 with `Retry-After: 1`, then an empty page, each on its own
+/// connection, on 127.0.0.1; returns the base URL.
+fn limited_then_ok_server() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}/v1", listener.local_addr().expect("address"));
+    let limited = r#"{"error":{"code":"rate_limit_exceeded","message":"slow down","param":null,"type":"rate_limit_error"}}"#;
+    let page = r#"{"data":[],"total":0,"has_more":false}"#;
+    std::thread::spawn(move || {
+        for (status, extra, body) in [
+            ("429 Too Many Requests", "retry-after: 1\r\n", limited),
+            ("200 OK", "", page),
+        ] {
+            let Ok((mut socket, _)) = listener.accept() else {
+                return;
+            };
+            let mut head = [0u8; 4096];
+            let _ = socket.read(&mut head);
+            let reply = format!(
+                "HTTP/1.1 {status}\r\n{extra}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(reply.as_bytes());
+        }
+    });
+    base
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_wait_is_reported() {
+    let env = start().await;
+    let base = limited_then_ok_server();
+    let run = env.run(&["--base-url", &base, "assistants", "list"]).await;
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("retrying in"), "{run:#?}");
+    assert!(run.stderr.contains("rate limited"), "{run:#?}");
+    assert!(run.stdout.contains("no items"), "{run:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_key_is_usage_error() {
     let env = start().await;

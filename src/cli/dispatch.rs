@@ -1,9 +1,12 @@
 //! Runs the chosen subcommand: the server, the TUI or a scripting subcommand.
 
+use std::sync::Arc;
+
 use crate::api::Client;
 use crate::config::Paths;
 
 use super::error::CliError;
+use super::output::retry_line;
 use super::setup::{self, Setup};
 use super::{Command, GlobalArgs, ServeArgs, assistants, chat, local, threads};
 
@@ -63,7 +66,9 @@ pub fn subcommand(
     reject_model_flag(global)?;
     let setup = setup::resolve(global, paths)?;
     setup::require_key(&setup)?;
-    let client = setup.client()?;
+    let client = setup
+        .client()?
+        .with_retry_observer(Arc::new(|notice| eprintln!("{}", retry_line(notice))));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

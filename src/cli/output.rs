@@ -13,6 +13,7 @@ use std::io::Write;
 use serde::Serialize;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use crate::api::client::RetryNotice;
 use crate::api::types::Page;
 
 use super::error::CliError;
@@ -105,6 +106,17 @@ pub fn sanitize_text(text: &str) -> String {
 /// Returns `text` as one line without control sequences.
 pub fn sanitize_line(text: &str) -> String {
     sanitize_text(text).replace(['\n', '\t'], " ")
+}
+
+/// Returns the stderr line shown before a retry, so that a wait does not look like a
+/// hang.
+pub fn retry_line(notice: &RetryNotice) -> String {
+    format!(
+        "retrying in {:.1} s (attempt {}): {}",
+        notice.delay.as_secs_f64(),
+        notice.attempt,
+        sanitize_line(&notice.reason.to_string())
+    )
 }
 
 /// Prints a value as pretty JSON.
@@ -223,6 +235,19 @@ pub fn page_footer(shown: usize, offset: u32, total: u64, has_more: bool) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_line_names_wait_and_reason() {
+        let notice = RetryNotice {
+            attempt: 2,
+            delay: std::time::Duration::from_millis(1250),
+            reason: crate::api::client::RetryReason::RateLimited,
+        };
+        assert_eq!(
+            retry_line(&notice),
+            "retrying in 1.2 s (attempt 2): rate limited (429)"
+        );
+    }
 
     #[test]
     fn escape_sequences_are_removed() {
