@@ -139,6 +139,7 @@ async fn chat_reads_message_from_stdin() {
         .await;
     assert_eq!(empty.code, Some(2), "{empty:#?}");
     assert!(empty.stderr.contains("the message is empty"), "{empty:#?}");
+    assert!(empty.stderr.contains("stdin"), "{empty:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

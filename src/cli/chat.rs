@@ -93,7 +93,9 @@ fn read_message(argument: &str) -> Result<String, CliError> {
         argument.to_owned()
     };
     if text.trim().is_empty() {
-        return Err(CliError::Usage("the message is empty".to_owned()));
+        return Err(CliError::Usage(
+            "the message is empty; pass the text to send, or - and the text on stdin".to_owned(),
+        ));
     }
     Ok(text)
 }
