@@ -272,6 +272,7 @@ async fn api_errors_exit_1() {
             .starts_with("error: transport_error: request to 127.0.0.1:"),
         "{refused:#?}"
     );
+    assert!(refused.stderr.contains("--base-url"), "{refused:#?}");
 }
 
 /// Serves one 429 with `Retry-After: 1`, then an empty page, each on its own

@@ -11,6 +11,10 @@ pub const EXIT_FAILURE: u8 = 1;
 /// Exit code of a usage or configuration error.
 pub const EXIT_USAGE: u8 = 2;
 
+/// Added to a transport error: the usual causes are a stopped server or a wrong URL.
+const TRANSPORT_HINT: &str =
+    "; check that the server is running and that --base-url or ASSISTERS_BASE_URL points at it";
+
 /// A failed subcommand.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -56,6 +60,9 @@ impl CliError {
                 );
                 if let Some(param) = err.param() {
                     line.push_str(&format!(" (param: {})", sanitize_line(param)));
+                }
+                if matches!(err, ApiError::Transport(_)) {
+                    line.push_str(TRANSPORT_HINT);
                 }
                 line
             }
