@@ -275,6 +275,12 @@ async fn pagination_edges() {
     assert_eq!(full.status, StatusCode::OK);
     let default = server.get("/assisters").await;
     assert_eq!(default.body["data"].as_array().map(Vec::len), Some(5));
+    let repeated = server.get("/assisters?limit=3&limit=1").await;
+    assert_eq!(
+        repeated.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "a repeated parameter keeps its last value"
+    );
 
     for query in ["limit=0", "limit=101", "limit=-1", "limit=ten", "limit="] {
         let reply = server.get(&format!("/assisters?{query}")).await;
