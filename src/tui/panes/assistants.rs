@@ -47,12 +47,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     if pane.loading {
         items.push(ListItem::new(dim_line("loading…", app)));
     } else if items.is_empty() && pane.loaded_once {
-        let text = if pane.filter.is_empty() {
-            "no assistants; press n to create one"
+        // Two short lines, so the hint fits the narrow list at 80 columns.
+        let lines = if pane.filter.is_empty() {
+            vec![
+                dim_line("no assistants yet", app),
+                dim_line("press n to create one", app),
+            ]
         } else {
-            "no match"
+            vec![dim_line("no match", app)]
         };
-        items.push(ListItem::new(dim_line(text, app)));
+        items.push(ListItem::new(lines));
     }
     let focused = app.focus == Focus::Assistants;
     let list = List::new(items)
