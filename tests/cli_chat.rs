@@ -143,6 +143,21 @@ async fn chat_reads_message_from_stdin() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_message_leaves_no_thread() {
+    let env = start().await;
+    create_assistant(&env, &["--name", "Helper"]).await;
+    let too_long = "x".repeat(65_537);
+
+    let run = env.run(&["chat", "--assistant", "Helper", &too_long]).await;
+
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(run.stderr.contains("(param: content)"), "{run:#?}");
+    assert!(!run.stderr.contains("thread: "), "{run:#?}");
+    let threads = env.run(&["--json", "threads", "list"]).await.json();
+    assert_eq!(threads["total"], 0, "{threads}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_name_errors() {
     let env = start().await;
     let first = create_assistant(&env, &["--name", "Twin"]).await;

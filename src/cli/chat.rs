@@ -45,15 +45,24 @@ pub async fn run(
             let mut body = ThreadCreate::default();
             body.metadata
                 .insert(THREAD_ASSISTANT_KEY.to_owned(), assistant.id.clone());
-            let thread = client.create_thread(&body).await?;
-            let id = sanitize_line(&thread.id);
-            eprintln!("thread: {id} (continue it with --thread {id})");
-            thread.id
+            client.create_thread(&body).await?.id
         }
     };
-    client
+    let posted = client
         .create_message(&thread_id, &MessageCreate::user(message))
-        .await?;
+        .await;
+    if args.thread.is_none() {
+        if let Err(err) = posted {
+            // The new thread would stay empty, so it goes too.
+            if let Err(cleanup) = client.delete_thread(&thread_id).await {
+                tracing::warn!(thread_id, error = %cleanup, "cannot delete the unused thread");
+            }
+            return Err(err.into());
+        }
+        let id = sanitize_line(&thread_id);
+        eprintln!("thread: {id} (continue it with --thread {id})");
+    }
+    posted?;
     let tools = ToolRunner {
         config,
         config_path,
