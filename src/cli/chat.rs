@@ -53,7 +53,7 @@ pub async fn run(
         .await;
     if args.thread.is_none() {
         if let Err(err) = posted {
-            // The new thread would stay empty, so it goes too.
+            // The new thread would stay empty, so it is deleted as well.
             if let Err(cleanup) = client.delete_thread(&thread_id).await {
                 tracing::warn!(thread_id, error = %cleanup, "cannot delete the unused thread");
             }
