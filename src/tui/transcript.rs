@@ -42,16 +42,16 @@ struct Cached {
     tool_starts: Vec<usize>,
 }
 
-/// How the tool blocks of one message are shown: unfolded or not, and which one is
-/// selected.
+/// Fold state of the tool blocks of one message: unfolded or not, and the index of
+/// the selected one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct FoldKey {
     unfolded: Vec<bool>,
     selected: Option<usize>,
 }
 
-/// Which tool blocks are unfolded, and the one selected in the history pane. Blocks
-/// are named by their tool call id.
+/// Fold state of the thread: the ids of unfolded tool calls, and the one selected in
+/// the history pane.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Folds {
     pub unfolded: HashSet<String>,
@@ -151,8 +151,8 @@ struct StreamBody {
     /// Markdown lines wrapped into `wrapped` so far.
     wrapped_md: usize,
     wrapped: Arc<Vec<Line<'static>>>,
-    /// The last layout, as the text and width it was for, the count of `wrapped`
-    /// lines shown and the wrapped rest: a frame asks more than once.
+    /// The last layout (text, width, count of `wrapped` lines shown, wrapped rest),
+    /// kept because one frame requests the layout more than once.
     last: Option<(String, u16, usize, Vec<Line<'static>>)>,
 }
 
