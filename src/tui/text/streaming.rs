@@ -16,6 +16,9 @@ use super::sanitize::sanitize;
 ///
 /// Sanitising is incremental too: no escape sequence or tab stop reaches past a
 /// newline, so complete lines are sanitised once.
+///
+/// NOTE: the open block is rendered again whole on each call, so a long fenced code
+/// block or table that is still streaming costs time in proportion to its length.
 #[derive(Debug, Default, Clone)]
 pub struct StreamingMarkdown {
     /// The raw text up to its last newline, as of the last call.
