@@ -10,7 +10,7 @@ use ratatui::widgets::Paragraph;
 use crate::api::client::RetryReason;
 use crate::engine::gguf::ModelStatus;
 
-use super::super::app::App;
+use super::super::app::{App, Dialog};
 use super::super::text::sanitize_line;
 
 pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -86,11 +86,17 @@ fn state_line(app: &App) -> Line<'static> {
         };
         spans.push(Span::styled(text, Style::new().fg(app.styles.assistant)));
     } else if let Some(run) = &app.tool_run {
+        // A call whose approval dialog is open has left the queue but not started.
+        let asking = app
+            .dialogs
+            .iter()
+            .filter(|dialog| matches!(dialog, Dialog::ToolApproval { .. }))
+            .count();
         spans.push(sep());
         spans.push(Span::styled(
             format!(
                 "tools: {} waiting",
-                run.queue.len() + usize::from(run.running.is_some())
+                run.queue.len() + usize::from(run.running.is_some()) + asking
             ),
             Style::new().fg(app.styles.tool),
         ));

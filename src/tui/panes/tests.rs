@@ -278,3 +278,23 @@ fn confirm_dialog_hints_match_dialog() {
     assert!(hints.contains("n keep editing"), "{hints}");
     assert!(!hints.contains("always allow"), "{hints}");
 }
+
+#[test]
+fn call_awaiting_approval_counts_as_waiting() {
+    let mut app = open_app();
+    let call = PendingToolCall {
+        id: "call_1".into(),
+        name: "weather".into(),
+        arguments: serde_json::json!({}),
+    };
+    app.tool_run = Some(super::super::app::ToolRun {
+        thread_id: "thread_1".into(),
+        assistant_id: "asst_1".into(),
+        queue: Vec::new(),
+        outputs: Vec::new(),
+        running: None,
+    });
+    app.dialogs.push(Dialog::ToolApproval { call });
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("tools: 1 waiting"), "{text}");
+}
