@@ -241,18 +241,23 @@ fn reject_unknown_keys(path: &Path, text: &str) -> Result<(), CliError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn builtin_and_file_tools_parse() {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string());
-        let Ok(dir) = dir else {
+    /// Writes `text` to `name` in a new temporary directory, which lives as long as
+    /// the returned guard.
+    fn tool_file(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let Ok(dir) = tempfile::tempdir() else {
             panic!("temp dir");
         };
-        let file = dir.path().join("lookup.json");
-        let written = std::fs::write(
-            &file,
+        let file = dir.path().join(name);
+        assert!(std::fs::write(&file, text).is_ok());
+        (dir, file)
+    }
+
+    #[test]
+    fn builtin_and_file_tools_parse() {
+        let (_dir, file) = tool_file(
+            "lookup.json",
             r#"{"type":"function","name":"lookup_user","parameters":{"type":"object"}}"#,
         );
-        assert!(written.is_ok());
         let values = vec!["web_search".to_owned(), format!("@{}", file.display())];
         let tools = parse_tools(&values).ok().flatten().unwrap_or_default();
         assert_eq!(tools.len(), 2);
@@ -276,15 +281,10 @@ mod tests {
 
     #[test]
     fn unknown_key_in_tool_file_is_named() {
-        let Ok(dir) = tempfile::tempdir() else {
-            panic!("temp dir");
-        };
-        let file = dir.path().join("typo.json");
-        let written = std::fs::write(
-            &file,
+        let (_dir, file) = tool_file(
+            "typo.json",
             r#"{"type":"function","name":"f","paramters":{"type":"object"}}"#,
         );
-        assert!(written.is_ok());
         let result = parse_tools(&[format!("@{}", file.display())]);
         let Err(CliError::Usage(message)) = result else {
             panic!("expected a usage error, got {result:?}");
