@@ -183,6 +183,22 @@ async fn malformed_uploads_rejected_unchanged_db() {
     assert_eq!(not_multipart.status, 400, "{}", not_multipart.text);
     assert!(not_multipart.body["error"]["message"].is_string());
 
+    let part = |name: &str| {
+        reqwest::multipart::Part::bytes(b"some notes".to_vec()).file_name(name.to_owned())
+    };
+    let two_files = reqwest::multipart::Form::new()
+        .text("purpose", "knowledge_base")
+        .part("file", part("a.txt"))
+        .part("file", part("b.txt"));
+    let request = server
+        .http
+        .post(server.url("/files"))
+        .bearer_auth(KEY)
+        .multipart(two_files);
+    let reply = server.send(request).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.body["error"]["param"], "file", "{}", reply.text);
+
     assert_eq!(counts(&server), before);
     assert_eq!(client.list_files(20, 0).await.unwrap().total, 1);
 }

@@ -91,7 +91,16 @@ async fn read_upload(mut multipart: Multipart, limit: usize) -> ApiResult<Upload
     let mut file: Option<(String, Option<String>, Vec<u8>)> = None;
     let mut purpose = None;
     while let Some(field) = multipart.next_field().await.map_err(bad_multipart)? {
-        match field.name().unwrap_or_default() {
+        let name = field.name().unwrap_or_default().to_owned();
+        if (name == "file" && file.is_some()) || (name == "purpose" && purpose.is_some()) {
+            drop(field);
+            drain_multipart(multipart).await;
+            return Err(ApiFailure::invalid(
+                &name,
+                format!("{name} is given more than once; upload one file per request"),
+            ));
+        }
+        match name.as_str() {
             "file" => {
                 let filename = clean_filename(field.file_name().unwrap_or("upload"));
                 let declared_type = field.content_type().map(str::to_owned);
