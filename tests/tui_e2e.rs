@@ -319,3 +319,23 @@ async fn first_screen_takes_typed_message() {
     screen.wait_exit().await;
     let _ = env.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_key_binding_stops_before_screen() {
+    let env = start(Duration::ZERO).await;
+    let config = env.home.path().join("config/assisters/config.toml");
+    std::fs::write(&config, "theme = {}\n\n[keys]\n\"ctrl-t\" = \"no_such_action\"\n")
+        .unwrap_or_else(|err| panic!("config: {err}"));
+    let mut screen = Screen::launch(&env);
+    screen.wait_exit().await;
+    let text = screen.text();
+    assert!(text.contains("config.toml"), "{text}");
+    assert!(text.contains("line 4"), "{text}");
+    assert!(text.contains("no_such_action"), "{text}");
+    let raw = String::from_utf8_lossy(&screen.raw_output()).into_owned();
+    assert!(
+        !raw.contains("\u{1b}[?1049h"),
+        "the alternate screen was entered"
+    );
+    let _ = env.server.shutdown().await;
+}

@@ -8,7 +8,7 @@ use crate::config::Paths;
 use super::error::CliError;
 use super::output::retry_line;
 use super::setup::{self, Setup};
-use super::{Command, GlobalArgs, ServeArgs, assistants, chat, local, threads};
+use super::{Command, GlobalArgs, ServeArgs, app_config, assistants, chat, local, threads};
 
 /// Runs `assisters serve` until SIGINT or SIGTERM.
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
@@ -36,6 +36,7 @@ pub fn tui(global: &GlobalArgs, paths: Option<Paths>) -> Result<(), CliError> {
         return local::tui(global, paths);
     }
     reject_model_flag(global)?;
+    app_config::check(&setup.config, setup.config_path.as_deref())?;
     let Some(paths) = paths else {
         return Err(CliError::Failed(
             "no_home",

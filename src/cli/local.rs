@@ -26,7 +26,8 @@ enum ModelSource {
 /// Runs the full-screen app on an in-process server.
 pub fn tui(global: &GlobalArgs, paths: Option<Paths>) -> Result<(), CliError> {
     let paths = paths.ok_or_else(no_home)?;
-    let (config, _) = setup::load_config(global, Some(&paths))?;
+    let (config, config_path) = setup::load_config(global, Some(&paths))?;
+    super::app_config::check(&config, config_path.as_deref())?;
     let source = choose_model(global, &paths)?;
     let runtime = runtime()?;
     runtime.block_on(async move {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub mod app_config;
 pub mod assistants;
 pub mod chat;
 pub mod dispatch;
@@ -161,6 +162,9 @@ pub struct AssistantFields {
     /// Nucleus sampling mass, 0 to 1
     #[arg(long)]
     pub top_p: Option<f64>,
+    /// An uploaded file (file_…) that knowledge_base searches; repeatable
+    #[arg(long = "file-id", value_name = "ID")]
+    pub file_ids: Vec<String>,
 }
 
 /// Page flags of list subcommands.
