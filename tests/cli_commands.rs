@@ -244,6 +244,26 @@ async fn api_errors_exit_1() {
         "{invalid:#?}"
     );
 
+    let unknown_file = env
+        .run(&[
+            "assistants",
+            "create",
+            "--name",
+            "Docs",
+            "--file-id",
+            "file_missing",
+        ])
+        .await;
+    assert_eq!(unknown_file.code, Some(1), "{unknown_file:#?}");
+    assert!(
+        unknown_file.stderr.contains("(param: file_ids[0])"),
+        "{unknown_file:#?}"
+    );
+    assert!(
+        unknown_file.stderr.contains("file_missing"),
+        "{unknown_file:#?}"
+    );
+
     let wrong_key = env
         .run_with(
             &["assistants", "list"],

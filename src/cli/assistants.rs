@@ -75,6 +75,7 @@ pub fn render_assistant(assistant: &Assistant) -> String {
         ("description", assistant.description.clone()),
         ("model", assistant.model.clone()),
         ("tools", tool_names(&assistant.tools)),
+        ("file_ids", list_or_dash(&assistant.file_ids)),
         ("temperature", optional(assistant.settings.temperature)),
         ("top_p", optional(assistant.settings.top_p)),
         ("created_at", assistant.created_at.clone()),
@@ -93,6 +94,15 @@ pub fn render_assistant(assistant: &Assistant) -> String {
     out
 }
 
+/// Returns the values separated by commas, or `-` when there are none.
+fn list_or_dash(values: &[String]) -> String {
+    if values.is_empty() {
+        "-".to_owned()
+    } else {
+        values.join(", ")
+    }
+}
+
 /// Returns tool names separated by commas, custom functions marked with `()`.
 fn tool_names(tools: &[Tool]) -> String {
     let names: Vec<String> = tools
@@ -102,11 +112,7 @@ fn tool_names(tools: &[Tool]) -> String {
             Tool::Function(function) => format!("{}()", function.name),
         })
         .collect();
-    if names.is_empty() {
-        "-".to_owned()
-    } else {
-        names.join(", ")
-    }
+    list_or_dash(&names)
 }
 
 fn create_body(fields: &AssistantFields) -> Result<AssistantCreate, CliError> {
@@ -123,7 +129,7 @@ fn create_body(fields: &AssistantFields) -> Result<AssistantCreate, CliError> {
         model: fields.model.clone(),
         tools: parse_tools(&fields.tools)?,
         settings: (settings != Settings::default()).then_some(settings),
-        file_ids: None,
+        file_ids: file_ids_of(fields),
     })
 }
 
@@ -148,16 +154,21 @@ async fn update_body(
         model: fields.model.clone(),
         tools: parse_tools(&fields.tools)?,
         settings: (settings != Settings::default()).then_some(settings),
-        file_ids: None,
+        file_ids: file_ids_of(fields),
     };
     if body.is_empty() {
         return Err(CliError::Usage(
             "assistants update needs at least one of --name, --description, --instructions, \
-             --model, --tool, --temperature, --top-p"
+             --model, --tool, --temperature, --top-p, --file-id"
                 .to_owned(),
         ));
     }
     Ok(body)
+}
+
+/// Returns the `--file-id` values; no flags means the file ids are not sent.
+fn file_ids_of(fields: &AssistantFields) -> Option<Vec<String>> {
+    (!fields.file_ids.is_empty()).then(|| fields.file_ids.clone())
 }
 
 fn settings_of(fields: &AssistantFields) -> Settings {
