@@ -38,8 +38,8 @@ pub struct Composer {
 }
 
 /// A file uploaded for a message.
-// TODO: show the attachments of sent messages in the history pane too; only the
-// composer shows chips so far.
+// NOTE: the history pane shows a sent message's attachments by file id, because
+// messages carry only the ids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachedFile {
     pub file_id: String,

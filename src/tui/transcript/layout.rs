@@ -95,6 +95,13 @@ pub(super) fn layout_message(
     });
     let mut lines = vec![header(message.role, &message.created_at, note, styles)];
     lines.extend(body_lines(message.role, &message.content, width, styles));
+    for attachment in &message.attachments {
+        let label = format!("attached {}", sanitize_line(&attachment.file_id));
+        lines.push(Line::styled(
+            truncate_to_width(&label, usize::from(width)),
+            styles.dim(),
+        ));
+    }
     let mut tool_starts = Vec::with_capacity(message.tool_calls.len());
     for (index, call) in message.tool_calls.iter().enumerate() {
         tool_starts.push(lines.len());

@@ -108,3 +108,19 @@ fn tool_blocks_fold_one_at_a_time() {
     assert_eq!(text[4], "  ↳ one");
     assert_eq!(text[5], "    two");
 }
+
+#[test]
+fn attachments_show_under_message() {
+    let styles = Styles::default();
+    let mut message = reply_message("see the plan");
+    message.role = Role::User;
+    message.attachments = vec![crate::api::types::Attachment {
+        kind: "file".into(),
+        file_id: "file_plan\u{1b}[2J".into(),
+    }];
+    let (lines, _) = layout_message(&message, None, 40, &FoldKey::default(), &styles);
+    let text: Vec<String> = lines.iter().map(ToString::to_string).collect();
+    assert_eq!(text[1], "see the plan");
+    assert!(text[2].starts_with("attached file_plan"), "{text:?}");
+    assert!(!text[2].contains('\u{1b}'), "{text:?}");
+}
