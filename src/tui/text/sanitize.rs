@@ -5,6 +5,12 @@
 //! (`␇` for BEL), other C1 controls and DEL become `�` and `␡`, bidirectional overrides
 //! are dropped, and tabs are expanded to the next multiple of [`TAB_WIDTH`] columns.
 //! Newlines are kept; a carriage return before a newline is dropped.
+//!
+//! Emoji joiners, skin-tone modifiers and variation selectors are dropped too. Terminals
+//! disagree on how wide a joined or modified emoji is (tmux draws each part of
+//! `👨‍👩‍👧` in two columns), while `unicode-width` counts the whole sequence as two, so a
+//! line holding one would push the border out. Without them every emoji stands alone
+//! and its measured width is the width every terminal draws.
 
 use std::borrow::Cow;
 
@@ -46,7 +52,7 @@ pub fn sanitize(input: &str) -> Cow<'_, str> {
                 out.push(ESCAPE_PLACEHOLDER);
                 column += 1;
             }
-            c if is_bidi_control(c) => {}
+            c if is_bidi_control(c) || is_emoji_joiner(c) => {}
             c if (c as u32) < 0x20 => {
                 out.push(char::from_u32(0x2400 + c as u32).unwrap_or('\u{FFFD}'));
                 column += 1;
@@ -80,7 +86,19 @@ pub fn sanitize_line(input: &str) -> String {
 }
 
 fn needs_care(c: char) -> bool {
-    (c < ' ' && c != '\n') || ('\u{7f}'..='\u{9f}').contains(&c) || is_bidi_control(c)
+    (c < ' ' && c != '\n')
+        || ('\u{7f}'..='\u{9f}').contains(&c)
+        || is_bidi_control(c)
+        || is_emoji_joiner(c)
+}
+
+/// Characters that glue emoji into one picture: the zero-width joiner, the skin-tone
+/// modifiers and the text/emoji variation selectors.
+fn is_emoji_joiner(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200D}' | '\u{FE0E}' | '\u{FE0F}' | '\u{1F3FB}'..='\u{1F3FF}'
+    )
 }
 
 fn is_bidi_control(c: char) -> bool {
@@ -264,5 +282,75 @@ mod tests {
         assert!(has_no_controls(&out), "{out:?}");
         let doubled = format!("{nasty}\u{1b}]0;x{nasty}\u{1b}[{nasty}");
         assert!(has_no_controls(&clean(&doubled)));
+    }
+
+    /// Width as a terminal that draws every code point on its own sees it.
+    fn drawn_width(text: &str) -> usize {
+        text.chars().map(|c| c.width().unwrap_or(0)).sum()
+    }
+
+    const FAMILY: &str = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+    const THUMB_MEDIUM: &str = "\u{1F44D}\u{1F3FD}";
+    const RED_HEART: &str = "\u{2764}\u{FE0F}";
+
+    #[test]
+    fn emoji_sequences_measure_as_drawn() {
+        use unicode_width::UnicodeWidthStr;
+        assert_eq!(FAMILY.width(), 2, "unicode-width joins the family");
+        for text in [
+            FAMILY,
+            THUMB_MEDIUM,
+            RED_HEART,
+            "a\u{1F3F3}\u{FE0F}\u{200D}\u{1F308}b",
+        ] {
+            let out = clean(text);
+            assert_eq!(out.width(), drawn_width(&out), "{out:?}");
+        }
+        assert_eq!(clean(FAMILY), "\u{1F468}\u{1F469}\u{1F467}");
+        assert_eq!(clean(FAMILY).width(), 6);
+        assert_eq!(clean(THUMB_MEDIUM), "\u{1F44D}");
+        assert_eq!(clean(RED_HEART), "\u{2764}");
+        assert_eq!(
+            sanitize_line(&format!("{FAMILY}\t|")),
+            "\u{1F468}\u{1F469}\u{1F467}  |"
+        );
+    }
+
+    #[test]
+    fn emoji_line_keeps_the_border_aligned() {
+        use ratatui::Terminal;
+        use ratatui::backend::TestBackend;
+        use ratatui::widgets::{Block, Borders, Paragraph};
+        use unicode_width::UnicodeWidthStr;
+
+        let text = format!("{FAMILY} family\n{THUMB_MEDIUM} ok {RED_HEART}\nplain");
+        let clean_text: String = clean(&text);
+        let mut terminal = match Terminal::new(TestBackend::new(20, 5)) {
+            Ok(terminal) => terminal,
+            Err(err) => panic!("test backend: {err}"),
+        };
+        let drawn = terminal.draw(|frame| {
+            let block = Block::default().borders(Borders::ALL);
+            frame.render_widget(
+                Paragraph::new(clean_text.as_str()).block(block),
+                frame.area(),
+            );
+        });
+        if let Err(err) = drawn {
+            panic!("draw: {err}");
+        }
+        let buffer = terminal.backend().buffer();
+        for y in 0..5 {
+            // What reaches the terminal: each cell's symbol, skipping the cells that
+            // ratatui leaves behind a symbol it measures as wide.
+            let mut row = String::new();
+            let mut x = 0;
+            while let Some(cell) = buffer.cell((x, y)) {
+                row.push_str(cell.symbol());
+                x += u16::try_from(cell.symbol().width().max(1)).unwrap_or(1);
+            }
+            assert_eq!(drawn_width(&row), 20, "row {y}: {row:?}");
+            assert!(row.ends_with(['│', '┐', '┘']), "row {y}: {row:?}");
+        }
     }
 }
