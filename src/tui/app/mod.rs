@@ -127,6 +127,8 @@ pub struct App {
     pub editor: Option<EditorForm>,
     pub dialogs: Vec<Dialog>,
     pub help: bool,
+    /// Rows the help overlay is scrolled down by.
+    pub help_scroll: usize,
     pub error: Option<ShownError>,
     pub rate_limit: Option<RateLimit>,
     pub retry: Option<RetryCountdown>,
@@ -173,6 +175,7 @@ impl App {
             editor: None,
             dialogs: Vec::new(),
             help: false,
+            help_scroll: 0,
             error,
             rate_limit: None,
             retry: None,
@@ -290,6 +293,25 @@ impl App {
                 || (self.focus == Focus::Assistants && self.assistants.filter_editing))
     }
 
+    /// Scrolls the help overlay with the history pane's movement keys. Returns false
+    /// for any other key.
+    fn scroll_help(&mut self, chord: KeyChord) -> bool {
+        let size = ratatui::layout::Size::new(self.size.0, self.size.1);
+        let max = super::panes::help::max_scroll(self, size);
+        let page = usize::from(self.size.1).saturating_sub(3).max(1);
+        let offset = self.help_scroll.min(max);
+        self.help_scroll = match self.keys.lookup(Context::History, chord, false) {
+            Some(Command::Up) => offset.saturating_sub(1),
+            Some(Command::Down) => (offset + 1).min(max),
+            Some(Command::PageUp) => offset.saturating_sub(page),
+            Some(Command::PageDown) => (offset + page).min(max),
+            Some(Command::Top) => 0,
+            Some(Command::Bottom) => max,
+            _ => return false,
+        };
+        true
+    }
+
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         let chord = KeyChord::from_event(&key);
         if self.help {
@@ -299,6 +321,10 @@ impl App {
                 Some(Command::Help | Command::Cancel | Command::Quit)
             ) {
                 self.help = false;
+                self.help_scroll = 0;
+                return Vec::new();
+            }
+            if self.scroll_help(chord) {
                 return Vec::new();
             }
             if command != Some(Command::Interrupt) {
@@ -344,6 +370,7 @@ impl App {
             Command::Interrupt => self.quit_now(),
             Command::Help => {
                 self.help = !self.help;
+                self.help_scroll = 0;
                 Vec::new()
             }
             Command::FocusNext if self.context() == Context::Editor => self.editor_field(1),

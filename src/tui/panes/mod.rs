@@ -5,7 +5,7 @@ mod assistants;
 mod composer;
 mod dialog;
 mod editor;
-mod help;
+pub(crate) mod help;
 mod history;
 pub mod layout;
 mod status;

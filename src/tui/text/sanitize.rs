@@ -9,8 +9,9 @@
 //! Emoji joiners, skin-tone modifiers and variation selectors are dropped too. Terminals
 //! disagree on how wide a joined or modified emoji is (tmux draws each part of
 //! `👨‍👩‍👧` in two columns), while `unicode-width` counts the whole sequence as two, so a
-//! line holding one would push the border out. Without them every emoji stands alone
-//! and its measured width is the width every terminal draws.
+//! line holding one would push the border out. Without them every emoji stands alone,
+//! so its measured width matches what such terminals draw.
+//! NOTE: flags (regional-indicator pairs) and keycaps are left as they are.
 
 use std::borrow::Cow;
 
@@ -284,7 +285,7 @@ mod tests {
         assert!(has_no_controls(&clean(&doubled)));
     }
 
-    /// Width as a terminal that draws every code point on its own sees it.
+    /// Returns the width a terminal that draws every code point on its own uses.
     fn drawn_width(text: &str) -> usize {
         text.chars().map(|c| c.width().unwrap_or(0)).sum()
     }
