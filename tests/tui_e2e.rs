@@ -324,8 +324,11 @@ async fn first_screen_takes_typed_message() {
 async fn bad_key_binding_stops_before_screen() {
     let env = start(Duration::ZERO).await;
     let config = env.home.path().join("config/assisters/config.toml");
-    std::fs::write(&config, "theme = {}\n\n[keys]\n\"ctrl-t\" = \"no_such_action\"\n")
-        .unwrap_or_else(|err| panic!("config: {err}"));
+    std::fs::write(
+        &config,
+        "theme = {}\n\n[keys]\n\"ctrl-t\" = \"no_such_action\"\n",
+    )
+    .unwrap_or_else(|err| panic!("config: {err}"));
     let mut screen = Screen::launch(&env);
     screen.wait_exit().await;
     let text = screen.text();
