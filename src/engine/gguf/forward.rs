@@ -17,9 +17,9 @@ pub struct Transformer {
     weights: Weights,
     /// Per block: keys and values, each `(n_kv_head, capacity, head_dim)`.
     cache: Vec<(Tensor, Tensor)>,
-    /// Rotary tables, `(capacity, head_dim / 2)`.
-    cos: Tensor,
-    sin: Tensor,
+    /// Rotary tables, `capacity` rows of `head_dim / 2`, row-major.
+    cos: Vec<f32>,
+    sin: Vec<f32>,
     capacity: usize,
     /// The tokens whose keys and values are in the cache, in order.
     cached: Vec<u32>,
@@ -94,14 +94,15 @@ impl Transformer {
         let ids = Tensor::new(tokens, &Device::Cpu)?;
         let mut x = self.weights.embed.embedding(&ids)?;
         let mask = causal_mask(pos, len)?;
-        let cos = self.cos.narrow(0, pos, len)?;
-        let sin = self.sin.narrow(0, pos, len)?;
+        let half = self.weights.hyper.head_dim / 2;
+        let cos = &self.cos[pos * half..(pos + len) * half];
+        let sin = &self.sin[pos * half..(pos + len) * half];
         for (index, block) in self.weights.blocks.iter().enumerate() {
             let step = Step {
                 pos,
                 len,
-                cos: &cos,
-                sin: &sin,
+                cos,
+                sin,
                 mask: mask.as_ref(),
             };
             x = run_block(&self.weights.hyper, block, &self.cache[index], &step, &x)?;
@@ -118,8 +119,8 @@ impl Transformer {
 struct Step<'a> {
     pos: usize,
     len: usize,
-    cos: &'a Tensor,
-    sin: &'a Tensor,
+    cos: &'a [f32],
+    sin: &'a [f32],
     mask: Option<&'a Tensor>,
 }
 
@@ -132,14 +133,10 @@ fn run_block(
 ) -> Result<Tensor> {
     let (len, hd) = (step.len, hyper.head_dim);
     let h = rms_norm(x, &block.attn_norm, hyper.eps)?;
-    let heads = |t: Tensor, n: usize| -> Result<Tensor> {
-        Ok(t.reshape((len, n, hd))?.transpose(0, 1)?.contiguous()?)
-    };
-    let q = heads(block.wq.forward(&h)?, hyper.n_head)?;
-    let k = heads(block.wk.forward(&h)?, hyper.n_kv_head)?;
-    let v = heads(block.wv.forward(&h)?, hyper.n_kv_head)?;
-    let q = rotate(&q, step.cos, step.sin)?;
-    let k = rotate(&k, step.cos, step.sin)?;
+    let rotary = Some((step.cos, step.sin));
+    let q = split_heads(&block.wq.forward(&h)?, (len, hyper.n_head, hd), rotary)?;
+    let k = split_heads(&block.wk.forward(&h)?, (len, hyper.n_kv_head, hd), rotary)?;
+    let v = split_heads(&block.wv.forward(&h)?, (len, hyper.n_kv_head, hd), None)?;
     let (k_cache, v_cache) = cache;
     k_cache.slice_set(&k, 1, step.pos)?;
     v_cache.slice_set(&v, 1, step.pos)?;
@@ -183,22 +180,41 @@ fn softmax_last(x: &Tensor) -> Result<Tensor> {
     Ok(exp.broadcast_div(&sum)?)
 }
 
-/// Rotates adjacent pairs `(x[2i], x[2i+1])` of `x: (heads, len, head_dim)` by the
-/// angles of their positions.
-fn rotate(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
-    let (heads, len, hd) = x.dims3()?;
-    let pairs = x.reshape((heads, len, hd / 2, 2))?;
-    let even = pairs.narrow(3, 0, 1)?;
-    let odd = pairs.narrow(3, 1, 1)?;
-    let cos = cos.reshape((len, hd / 2, 1))?;
-    let sin = sin.reshape((len, hd / 2, 1))?;
-    let new_even = (even.broadcast_mul(&cos)? - odd.broadcast_mul(&sin)?)?;
-    let new_odd = (even.broadcast_mul(&sin)? + odd.broadcast_mul(&cos)?)?;
-    Ok(Tensor::cat(&[new_even, new_odd], 3)?.reshape((heads, len, hd))?)
+/// Splits a projection `(len, heads * head_dim)` into `(heads, len, head_dim)`, and
+/// with `rotary` (per position, `head_dim / 2` cosines and sines) rotates each
+/// adjacent pair `(x[2i], x[2i+1])` by its position's angle. One pass over plain
+/// memory instead of a dozen small tensor operations per step.
+fn split_heads(
+    t: &Tensor,
+    (len, heads, hd): (usize, usize, usize),
+    rotary: Option<(&[f32], &[f32])>,
+) -> Result<Tensor> {
+    let data = t.flatten_all()?.to_vec1::<f32>()?;
+    let half = hd / 2;
+    let mut out = vec![0f32; heads * len * hd];
+    for head in 0..heads {
+        for row in 0..len {
+            let start = (row * heads + head) * hd;
+            let src = &data[start..start + hd];
+            let dst = &mut out[(head * len + row) * hd..][..hd];
+            let Some((cos, sin)) = rotary else {
+                dst.copy_from_slice(src);
+                continue;
+            };
+            let cos = &cos[row * half..(row + 1) * half];
+            let sin = &sin[row * half..(row + 1) * half];
+            for i in 0..half {
+                let (even, odd) = (src[2 * i], src[2 * i + 1]);
+                dst[2 * i] = even * cos[i] - odd * sin[i];
+                dst[2 * i + 1] = even * sin[i] + odd * cos[i];
+            }
+        }
+    }
+    Ok(Tensor::from_vec(out, (heads, len, hd), &Device::Cpu)?)
 }
 
 /// Cosines and sines of `position * base^(-2i/head_dim)`, `(capacity, head_dim / 2)`.
-fn rotary_tables(base: f32, head_dim: usize, capacity: usize) -> Result<(Tensor, Tensor)> {
+fn rotary_tables(base: f32, head_dim: usize, capacity: usize) -> Result<(Vec<f32>, Vec<f32>)> {
     let half = head_dim / 2;
     let inv_freq: Vec<f32> = (0..half)
         .map(|i| 1.0 / base.powf(2.0 * i as f32 / head_dim as f32))
@@ -208,7 +224,8 @@ fn rotary_tables(base: f32, head_dim: usize, capacity: usize) -> Result<(Tensor,
         angles.extend(inv_freq.iter().map(|freq| position as f32 * freq));
     }
     let angles = Tensor::from_vec(angles, (capacity, half), &Device::Cpu)?;
-    Ok((angles.cos()?, angles.sin()?))
+    let flat = |t: Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+    Ok((flat(angles.cos()?)?, flat(angles.sin()?)?))
 }
 
 /// The mask that hides later positions from earlier ones: `(len, pos + len)`, or

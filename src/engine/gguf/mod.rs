@@ -10,6 +10,7 @@
 mod forward;
 mod generate;
 mod meta;
+mod requant;
 mod sample;
 mod template;
 mod tokenizer;
