@@ -1,9 +1,9 @@
 //! Q4_1 to Q8_0 conversion straight from the file's bytes, block by block.
 //!
 //! Converting through candle (dequantise the whole matrix to f32, then quantise)
-//! allocates and faults in four bytes per weight; this reads each 32-weight block,
-//! expands it on the stack and writes the Q8_0 block, with the same arithmetic as
-//! candle's `to_float` and `from_float`, so the result is byte for byte the same.
+//! allocates and faults in four bytes per weight. This module expands one 32-weight
+//! block at a time on the stack instead. It uses the same arithmetic as candle's
+//! `to_float` and `from_float` (candle-core 0.11), so the bytes are identical.
 
 use std::borrow::Cow;
 
@@ -135,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn matches_candle_dequantise_then_quantise() {
+    fn conversion_matches_candle_bytes() {
         let q4 = sample_q4_1();
         let ours = q4_1_to_q8_0(&q4).unwrap().unwrap();
         let dense = q4.dequantize(&Device::Cpu).unwrap();
@@ -146,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn half_conversions_round_trip_every_finite_half() {
+    fn half_round_trip_is_exact() {
         for bits in 0..=u16::MAX {
             let exp = (bits >> 10) & 0x1F;
             if exp == 0x1F {
@@ -154,13 +154,12 @@ mod tests {
             }
             let value = f16_to_f32(bits);
             let back = f32_to_f16(value);
-            // Negative zero keeps its sign.
             assert_eq!(back, bits, "{bits:#06x} -> {value} -> {back:#06x}");
         }
     }
 
     #[test]
-    fn single_to_half_rounds_like_candle() {
+    fn single_to_half_matches_candle() {
         let values: Vec<f32> = (0..4096u32)
             .map(|i| {
                 f32::from_bits(0x3000_0000 + i.wrapping_mul(0x0004_1F3B))
