@@ -34,7 +34,7 @@ pub const KEY_ENV: &str = "ASSISTERS_UPSTREAM_KEY";
 /// Environment variable holding the `assisterId` sent to the Assisters endpoint.
 pub const ASSISTER_ID_ENV: &str = "ASSISTERS_UPSTREAM_ASSISTER_ID";
 
-/// Where the upstream is and how to call it.
+/// Address, model and credentials of the upstream endpoint.
 #[derive(Clone)]
 pub struct UpstreamConfig {
     /// Base URL including `/v1`, e.g. `http://127.0.0.1:11434/v1`.
@@ -174,7 +174,7 @@ impl Engine for Upstream {
     }
 }
 
-/// The thread as OpenAI chat messages.
+/// Converts the thread into OpenAI chat messages, with the instructions as the system message.
 pub fn upstream_messages(assistant: &Assistant, messages: &[Message]) -> Vec<Value> {
     let mut out = Vec::with_capacity(messages.len() + 1);
     if !assistant.instructions.trim().is_empty() {
@@ -194,7 +194,7 @@ pub fn upstream_messages(assistant: &Assistant, messages: &[Message]) -> Vec<Val
     out
 }
 
-/// An assistant message with tool calls, followed by one `tool` message per call.
+/// Appends an assistant message with tool calls, followed by one `tool` message per call.
 fn push_tool_round(out: &mut Vec<Value>, message: &Message) {
     let calls: Vec<Value> = message
         .tool_calls
@@ -222,9 +222,9 @@ fn push_tool_round(out: &mut Vec<Value>, message: &Message) {
     }
 }
 
-/// The assistant's tools in OpenAI's `tools` shape. Built-in tools are offered as
-/// functions too, so the model calls them (writing the code for `code_interpreter`,
-/// for instance); the server runs them when the call comes back.
+/// Converts the assistant's tools into OpenAI's `tools` shape. Built-in tools are
+/// offered as functions too, so the model can call them, for instance to write the
+/// code for `code_interpreter`. The server runs them when the call comes back.
 pub fn upstream_tools(assistant: &Assistant) -> Vec<Value> {
     assistant
         .tools
@@ -249,7 +249,7 @@ pub fn upstream_tools(assistant: &Assistant) -> Vec<Value> {
         .collect()
 }
 
-/// The description and parameters schema offered for a built-in tool.
+/// Returns the description and parameters schema offered for a built-in tool.
 fn builtin_schema(name: &str) -> Option<(&'static str, Value)> {
     let text_parameter = |key: &str, about: &str| {
         json!({
@@ -389,7 +389,7 @@ impl ToolCalls {
     }
 }
 
-/// Describes a non-success answer with the upstream's own message.
+/// Formats a non-success response with the upstream's own error message.
 async fn http_error(response: reqwest::Response) -> String {
     let status = response.status();
     let retry_after = response
@@ -417,7 +417,7 @@ async fn http_error(response: reqwest::Response) -> String {
     }
 }
 
-/// The `message` of an OpenAI error object, or the whole value.
+/// Returns the `message` of an OpenAI error object, or the whole value as text.
 fn error_message(error: &Value) -> String {
     match error.get("message").and_then(Value::as_str) {
         Some(message) => message.to_owned(),
