@@ -144,24 +144,57 @@ impl Engine for Scripted {
     fn reply(&self, request: EngineRequest, cancel: CancellationToken) -> EngineStream {
         let events: VecDeque<EngineEvent> = self.plan(&request).into();
         let delay = self.token_delay;
-        let stream = futures::stream::unfold((events, true), move |(mut events, first)| {
+        let pacing = Pacing::new(delay);
+        let stream = futures::stream::unfold((events, pacing), move |(mut events, mut pacing)| {
             let cancel = cancel.clone();
             async move {
                 let event = events.pop_front()?;
-                let pause = !first && matches!(event, EngineEvent::Delta(_)) && !delay.is_zero();
-                if pause {
+                if matches!(event, EngineEvent::Delta(_))
+                    && let Some(due) = pacing.next_due()
+                {
                     tokio::select! {
                         () = cancel.cancelled() => return None,
-                        () = tokio::time::sleep(delay) => {}
+                        () = tokio::time::sleep_until(due) => {}
                     }
                 }
                 if cancel.is_cancelled() {
                     return None;
                 }
-                Some((event, (events, false)))
+                Some((event, (events, pacing)))
             }
         });
         Box::pin(stream)
+    }
+}
+
+/// When each text piece of a reply is due: the first at once, then one every
+/// `delay`, counted from the first piece. Deadlines rather than a sleep per piece keep
+/// the average rate exact, because tokio rounds each sleep up to its 1 ms timer tick
+/// and the rounding would otherwise add up.
+struct Pacing {
+    delay: Duration,
+    start: Option<tokio::time::Instant>,
+    pieces: u32,
+}
+
+impl Pacing {
+    fn new(delay: Duration) -> Pacing {
+        Pacing {
+            delay,
+            start: None,
+            pieces: 0,
+        }
+    }
+
+    /// Returns when the next piece is due, or `None` when it is due now.
+    fn next_due(&mut self) -> Option<tokio::time::Instant> {
+        if self.delay.is_zero() {
+            return None;
+        }
+        let start = *self.start.get_or_insert_with(tokio::time::Instant::now);
+        let index = self.pieces;
+        self.pieces = self.pieces.saturating_add(1);
+        (index > 0).then(|| start + self.delay * index)
     }
 }
 

@@ -318,3 +318,25 @@ async fn stream_yields_plan_in_order() {
     let streamed: Vec<_> = engine.reply(req, CancellationToken::new()).collect().await;
     assert_eq!(streamed, planned);
 }
+
+#[tokio::test]
+async fn pacing_counts_from_first_piece() {
+    let delay = Duration::from_millis(2);
+    let mut pacing = Pacing::new(delay);
+    assert_eq!(pacing.next_due(), None, "the first piece is due at once");
+    let Some(start) = pacing.start else {
+        panic!("the first piece sets the start");
+    };
+    for index in 1..=1_000u32 {
+        let due = pacing.next_due();
+        assert_eq!(due, Some(start + delay * index), "piece {index}");
+    }
+}
+
+#[tokio::test]
+async fn pacing_without_delay_never_waits() {
+    let mut pacing = Pacing::new(Duration::ZERO);
+    for _ in 0..10 {
+        assert_eq!(pacing.next_due(), None);
+    }
+}
