@@ -52,10 +52,16 @@ struct Screen {
     raw: Arc<Mutex<Vec<u8>>>,
     writer: Box<dyn Write + Send>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
+    master: Box<dyn portable_pty::MasterPty + Send>,
 }
 
 impl Screen {
     fn launch(env: &Env) -> Screen {
+        Screen::launch_with(env, &[])
+    }
+
+    /// Launches the app with `extra` environment variables.
+    fn launch_with(env: &Env, extra: &[(&str, &std::path::Path)]) -> Screen {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: ROWS,
@@ -74,6 +80,9 @@ impl Screen {
         command.env("ASSISTERS_BASE_URL", env.server.base_url());
         command.env("ASSISTERS_API_KEY", KEY);
         command.env("TERM", "xterm-256color");
+        for (name, value) in extra {
+            command.env(name, value);
+        }
         let child = pty
             .slave
             .spawn_command(command)
@@ -91,7 +100,6 @@ impl Screen {
         let raw = Arc::new(Mutex::new(Vec::new()));
         let raw_sink = Arc::clone(&raw);
         std::thread::spawn(move || {
-            let _keep_master_open = pty.master;
             let mut buffer = [0u8; 8192];
             while let Ok(read) = reader.read(&mut buffer) {
                 if read == 0 {
@@ -110,7 +118,23 @@ impl Screen {
             raw,
             writer,
             child,
+            master: pty.master,
         }
+    }
+
+    /// Changes the terminal's size, as a user dragging the window would.
+    fn resize(&mut self, rows: u16, cols: u16) {
+        if let Ok(mut parser) = self.parser.lock() {
+            parser.screen_mut().set_size(rows, cols);
+        }
+        self.master
+            .resize(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap_or_else(|err| panic!("resize: {err}"));
     }
 
     fn text(&self) -> String {
@@ -340,5 +364,89 @@ async fn bad_key_binding_stops_before_screen() {
         !raw.contains("\u{1b}[?1049h"),
         "the alternate screen was entered"
     );
+    let _ = env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resize_redraws_whole_screen() {
+    let env = start(Duration::ZERO).await;
+    let body = AssistantCreate {
+        name: "Wide Bot".into(),
+        ..AssistantCreate::default()
+    };
+    env.client
+        .create_assistant(&body)
+        .await
+        .unwrap_or_else(|err| panic!("create: {err}"));
+    let mut screen = Screen::launch(&env);
+    screen.wait_for("Wide Bot").await;
+
+    screen.resize(24, 80);
+    let deadline = Instant::now() + WAIT;
+    let narrow = loop {
+        let text = screen.text();
+        let right_edges = text
+            .lines()
+            .filter(|line| line.trim_end().chars().count() == 80)
+            .count();
+        if right_edges > 10 || Instant::now() > deadline {
+            break text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let lines: Vec<&str> = narrow.lines().collect();
+    assert_eq!(lines.len(), 24, "{narrow}");
+    assert!(narrow.contains("Wide Bot"), "{narrow}");
+    let too_wide = lines.iter().filter(|line| line.chars().count() > 80).count();
+    assert_eq!(too_wide, 0, "{narrow}");
+
+    // Typing after the resize still reaches the composer of the smaller screen.
+    screen.typed("hi");
+    screen.send("\r");
+    screen.wait_for("I'm Wide Bot").await;
+    screen.send(CTRL_C);
+    screen.wait_exit().await;
+    let _ = env.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_editor_replaces_draft() {
+    let env = start(Duration::ZERO).await;
+    let body = AssistantCreate {
+        name: "Draft Bot".into(),
+        ..AssistantCreate::default()
+    };
+    env.client
+        .create_assistant(&body)
+        .await
+        .unwrap_or_else(|err| panic!("create: {err}"));
+    // The editor appends a line to the draft file it is given, and records that it ran.
+    let editor = env.home.path().join("editor.sh");
+    let ran = env.home.path().join("editor-ran");
+    let script = format!(
+        "#!/bin/sh\nprintf ' from the editor' >> \"$1\"\ntouch '{}'\n",
+        ran.display()
+    );
+    std::fs::write(&editor, script).unwrap_or_else(|err| panic!("editor: {err}"));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755))
+            .unwrap_or_else(|err| panic!("chmod: {err}"));
+    }
+    let mut screen = Screen::launch_with(&env, &[("VISUAL", editor.as_path())]);
+    screen.wait_for("Draft Bot").await;
+
+    screen.typed("hello");
+    screen.send("\u{5}");
+    screen.wait_for("hello from the editor").await;
+    assert!(ran.exists(), "the editor never ran");
+
+    // Keys after the editor reach the app again.
+    screen.typed(" and more");
+    screen.wait_for("hello from the editor and more").await;
+    screen.send("\r");
+    screen.wait_for("I'm Draft Bot").await;
+    screen.send(CTRL_C);
+    screen.wait_exit().await;
     let _ = env.server.shutdown().await;
 }

@@ -15,6 +15,12 @@ use crate::config::Paths;
 /// File name of the log in the state directory.
 pub const LOG_FILE: &str = "assisters.log";
 
+/// Log lines the writer thread may have queued, outside the server. The writer's
+/// queue is allocated whole when logging starts, so tracing-appender's default of
+/// 128,000 lines would cost the app 4 MiB of memory for a log that gets a few lines
+/// a minute. Lines past the limit are dropped, and the appender counts them.
+const APP_QUEUED_LINES: usize = 1_024;
+
 /// Keeps the log writer running; dropping it flushes the file.
 pub struct LogGuard {
     _file: Option<WorkerGuard>,
@@ -23,13 +29,19 @@ pub struct LogGuard {
 }
 
 /// Installs the global subscriber. With `also_stderr` (the server), logs also go to
-/// stderr. A log file that cannot be opened is reported once on stderr and skipped.
+/// stderr and the file writer keeps tracing-appender's default queue of 128,000 lines
+/// for bursts of requests. A log file that cannot be opened is reported once on stderr
+/// and skipped.
 pub fn init(paths: Option<&Paths>, also_stderr: bool) -> LogGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let opened = paths.map(|paths| (open_log(&paths.state_dir), paths.state_dir.join(LOG_FILE)));
     let (file_layer, guard, path) = match opened {
         Some((Ok(file), path)) => {
-            let (writer, guard) = tracing_appender::non_blocking(file);
+            let mut builder = tracing_appender::non_blocking::NonBlockingBuilder::default();
+            if !also_stderr {
+                builder = builder.buffered_lines_limit(APP_QUEUED_LINES);
+            }
+            let (writer, guard) = builder.finish(file);
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(writer);

@@ -101,10 +101,10 @@ async fn event_loop(
     let size = terminal.size()?;
     app.update(Action::Resize(size.width, size.height));
     let effects = app.start();
-    let mut input = EventStream::new();
+    let mut input = Input::start();
     let mut ticker = tokio::time::interval(TICK);
     let mut last_frame: Option<Instant> = None;
-    apply(terminal, app, tasks, effects, &mut input)?;
+    apply(terminal, app, tasks, effects, &mut input).await?;
     loop {
         if app.quit {
             return Ok(());
@@ -139,14 +139,61 @@ async fn event_loop(
             }
         }
         for action in pending {
+            if let Action::Resize(width, height) = action {
+                terminal::resize(terminal, width, height)?;
+            }
             let effects = app.update(action);
-            apply(terminal, app, tasks, effects, &mut input)?;
+            apply(terminal, app, tasks, effects, &mut input).await?;
         }
         if app.dirty && last_frame.is_none_or(|at| at.elapsed() >= FRAME) {
             terminal.draw(|frame| panes::draw(frame, app))?;
             app.dirty = false;
             last_frame = Some(Instant::now());
         }
+    }
+}
+
+/// Terminal input, read by a task of its own that forwards each event through a
+/// channel. crossterm's `EventStream` takes a lock on every poll that its reader
+/// thread holds while it waits for input, and contending for it costs a burst of
+/// `sched_yield` calls; polling a channel from the event loop costs nothing, however
+/// often the loop wakes for stream events and frames.
+struct Input {
+    events: UnboundedReceiver<std::io::Result<Event>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Input {
+    fn start() -> Input {
+        let (sender, events) = unbounded_channel();
+        let reader = tokio::spawn(async move {
+            let mut stream = EventStream::new();
+            while let Some(event) = stream.next().await {
+                if sender.send(event).is_err() {
+                    return;
+                }
+            }
+        });
+        Input { events, reader }
+    }
+
+    /// Returns the next terminal event, or `None` once the terminal has no more input.
+    async fn next(&mut self) -> Option<std::io::Result<Event>> {
+        self.events.recv().await
+    }
+
+    /// Stops reading the terminal, so another program gets every key. Waiting for
+    /// the aborted task makes sure its `EventStream` is dropped, which tells
+    /// crossterm's reader thread to stop polling.
+    async fn stop(&mut self) {
+        self.reader.abort();
+        let _ = (&mut self.reader).await;
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 
@@ -194,17 +241,20 @@ fn terminal_action(event: Event) -> Option<Action> {
     }
 }
 
-fn apply(
+async fn apply(
     terminal: &mut Tui,
     app: &mut App,
     tasks: &Tasks,
     effects: Vec<Effect>,
-    input: &mut EventStream,
+    input: &mut Input,
 ) -> anyhow::Result<()> {
     for effect in effects {
         match effect {
             Effect::EditExternally { text } => {
-                let result = edit_externally(terminal, &text, input)?;
+                let result = edit_externally(terminal, &text, input).await?;
+                // The terminal may have changed size while the editor had it.
+                let area = terminal.get_frame().area();
+                app.update(Action::Resize(area.width, area.height));
                 let more = app.update(Action::DraftEdited(result));
                 for effect in more {
                     tasks.spawn(effect);
@@ -218,10 +268,10 @@ fn apply(
 
 /// Suspends the screen, runs `$VISUAL` or `$EDITOR` on a temporary file holding the
 /// draft, and returns the edited text.
-fn edit_externally(
+async fn edit_externally(
     terminal: &mut Tui,
     text: &str,
-    input: &mut EventStream,
+    input: &mut Input,
 ) -> anyhow::Result<Result<String, String>> {
     let editor = std::env::var("VISUAL")
         .or_else(|_| std::env::var("EDITOR"))
@@ -241,14 +291,14 @@ fn edit_externally(
         )));
     }
     // Stop reading the terminal so the editor gets every key.
-    *input = EventStream::new();
+    input.stop().await;
     terminal::suspend();
     let status = std::process::Command::new(program)
         .args(&args)
         .arg(&path)
         .status();
     terminal::resume(terminal)?;
-    *input = EventStream::new();
+    *input = Input::start();
     let edited = std::fs::read_to_string(&path);
     let _ = std::fs::remove_file(&path);
     Ok(match status {

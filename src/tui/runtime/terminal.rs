@@ -2,7 +2,9 @@
 //! panic hook before the panic message prints, and after SIGTERM or SIGHUP (the event
 //! loop turns those into a normal exit).
 
-use std::io::{Stdout, Write, stdout};
+use std::fs::File;
+use std::io::{BufWriter, Write, stdout};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crossterm::event::{
@@ -14,10 +16,18 @@ use crossterm::terminal::{
     Clear, ClearType, EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode,
     enable_raw_mode, supports_keyboard_enhancement,
 };
-use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 
-pub type Tui = Terminal<CrosstermBackend<Stdout>>;
+/// The terminal the app draws on. A frame is gathered in a buffer and written with one
+/// system call when ratatui flushes, rather than through stdout's line buffer, which
+/// writes every kilobyte. The viewport is fixed and follows resize events, so a draw
+/// does not ask the terminal for its size.
+pub type Tui = Terminal<CrosstermBackend<BufWriter<File>>>;
+
+/// Bytes of one frame gathered before a write: a full redraw of a large screen.
+const FRAME_BUFFER: usize = 256 * 1024;
 
 /// Set while the terminal is in the app's mode, so restoring runs once.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -48,7 +58,17 @@ pub fn enter() -> std::io::Result<Tui> {
     // Cleared directly: `Terminal::clear` queries the terminal for the cursor position,
     // which some terminals and terminal emulators in tests never answer.
     execute!(out, Clear(ClearType::All))?;
-    Terminal::new(CrosstermBackend::new(out))
+    let (width, height) = crossterm::terminal::size()?;
+    let screen = File::from(out.as_fd().try_clone_to_owned()?);
+    let backend = CrosstermBackend::new(BufWriter::with_capacity(FRAME_BUFFER, screen));
+    let viewport = Viewport::Fixed(Rect::new(0, 0, width, height));
+    Terminal::with_options(backend, TerminalOptions { viewport })
+}
+
+/// Sets the drawing area after the terminal changed size, and clears the screen so
+/// the next frame is drawn whole.
+pub fn resize(terminal: &mut Tui, width: u16, height: u16) -> std::io::Result<()> {
+    terminal.resize(Rect::new(0, 0, width, height))
 }
 
 /// Restores the terminal. Safe to call more than once.
@@ -77,6 +97,9 @@ pub fn suspend() {
     restore();
 }
 
+/// Returns to the app's terminal mode after [`suspend`], at the terminal's current
+/// size, which may have changed meanwhile. The whole screen is drawn again on the
+/// next frame.
 pub fn resume(terminal: &mut Tui) -> std::io::Result<()> {
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
@@ -93,7 +116,9 @@ pub fn resume(terminal: &mut Tui) -> std::io::Result<()> {
         )?;
         ENHANCED.store(true, Ordering::SeqCst);
     }
-    terminal.clear()
+    // Not `Terminal::clear`, which asks the terminal for the cursor position.
+    let (width, height) = crossterm::terminal::size()?;
+    resize(terminal, width, height)
 }
 
 fn install_panic_hook() {
