@@ -397,7 +397,10 @@ async fn resize_redraws_whole_screen() {
     let lines: Vec<&str> = narrow.lines().collect();
     assert_eq!(lines.len(), 24, "{narrow}");
     assert!(narrow.contains("Wide Bot"), "{narrow}");
-    let too_wide = lines.iter().filter(|line| line.chars().count() > 80).count();
+    let too_wide = lines
+        .iter()
+        .filter(|line| line.chars().count() > 80)
+        .count();
     assert_eq!(too_wide, 0, "{narrow}");
 
     // Typing after the resize still reaches the composer of the smaller screen.
