@@ -224,6 +224,8 @@ impl Tasks {
     /// Opens the reply stream and forwards its events until `[DONE]`, an error, or
     /// cancellation (which aborts this task and drops the connection).
     async fn stream(&self, stream_id: u64, thread_id: &str, assistant_id: &str, regenerate: bool) {
+        // A reply may bring a code block; its highlighting should not stall a frame.
+        crate::tui::text::preload_highlighting();
         let mut events: EventStream = match self
             .client
             .stream(thread_id, assistant_id, regenerate)

@@ -1,7 +1,7 @@
 //! Syntax highlighting of fenced code with syntect. The syntax and theme sets load once,
-//! on first use.
+//! on first use or in the background when [`preload`] is called.
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Once};
 
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
@@ -12,6 +12,25 @@ use syntect::util::LinesWithEndings;
 
 static SYNTAXES: LazyLock<SyntaxSet> = LazyLock::new(SyntaxSet::load_defaults_newlines);
 static THEMES: LazyLock<ThemeSet> = LazyLock::new(ThemeSet::load_defaults);
+
+/// Starts loading the syntax and theme sets on a thread of their own. Loading takes
+/// tens of milliseconds, which would otherwise stall the frame that first shows a code
+/// block, for instance in the middle of a streamed reply. Later calls do nothing, and
+/// a highlight requested while loading waits for it to finish.
+pub fn preload() {
+    static STARTED: Once = Once::new();
+    STARTED.call_once(|| {
+        let loader = std::thread::Builder::new()
+            .name("syntax-load".to_owned())
+            .spawn(|| {
+                LazyLock::force(&SYNTAXES);
+                LazyLock::force(&THEMES);
+            });
+        if let Err(err) = loader {
+            tracing::debug!(%err, "cannot load syntaxes in the background; loading on first use");
+        }
+    });
+}
 
 /// Theme used when the configured one does not exist.
 const FALLBACK_THEME: &str = "base16-ocean.dark";

@@ -11,7 +11,7 @@ mod sanitize;
 mod streaming;
 mod wrap;
 
-pub use highlight::highlight_code;
+pub use highlight::{highlight_code, preload as preload_highlighting};
 pub use markdown::{MdLine, render_markdown};
 pub use sanitize::{TAB_WIDTH, sanitize, sanitize_line};
 pub use streaming::{StreamedLines, StreamingMarkdown};
