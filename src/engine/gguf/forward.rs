@@ -1,28 +1,53 @@
-//! The llama forward pass on candle tensors, with a preallocated key/value cache.
+//! The llama forward pass over plain `f32` buffers, with a preallocated key/value
+//! cache.
 //!
-//! Per block: RMSNorm, the Q/K/V projections, rotary position embedding on adjacent
-//! pairs (the layout GGUF llama files use), grouped-query attention over the cache,
-//! the output projection and a residual add; then RMSNorm, a SwiGLU MLP and another
-//! residual add. New keys and values are written into fixed-size buffers in place,
-//! so a step costs the same however long the context already is, apart from the
-//! attention itself.
+//! Per block: RMSNorm, the fused Q/K/V projection, rotary position embedding on
+//! adjacent pairs (the layout GGUF llama files use), grouped-query attention over
+//! the cache, the output projection and a residual add; then RMSNorm, the fused
+//! gate/up projection, SwiGLU, the down projection and another residual add. A
+//! call runs all its tokens through each block at once, and the buffers are reused
+//! between calls, so a decode step allocates almost nothing.
 
 use anyhow::{Result, bail};
-use candle_core::{D, DType, Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 
-use super::weights::{Block, Weights};
+use super::matmul::{Linear, Scratch};
+use super::weights::{Block, Embedding, Hyper, Weights};
+use assisters_kernels::attention::{Heads, KvCache, attend};
+use assisters_kernels::ops::{add_in_place, rms_norm, rotate_pairs, swiglu};
 
 /// A model plus its cache: the state of one conversation at a time.
 pub struct Transformer {
     weights: Weights,
-    /// Per block: keys and values, each `(n_kv_head, capacity, head_dim)`.
-    cache: Vec<(Tensor, Tensor)>,
+    caches: Vec<KvCache>,
     /// Rotary tables, `capacity` rows of `head_dim / 2`, row-major.
     cos: Vec<f32>,
     sin: Vec<f32>,
     capacity: usize,
     /// The tokens whose keys and values are in the cache, in order.
     cached: Vec<u32>,
+    buffers: Buffers,
+}
+
+/// Activations of one call, `rows` rows each, kept between calls.
+#[derive(Default)]
+struct Buffers {
+    /// The residual stream.
+    x: Vec<f32>,
+    normed: Vec<f32>,
+    qkv: Vec<f32>,
+    attended: Vec<f32>,
+    projected: Vec<f32>,
+    gate_up: Vec<f32>,
+    hidden: Vec<f32>,
+    logits: Vec<f32>,
+    scratch: Scratch,
+}
+
+/// Sets `buffer` to `len` values without keeping its old contents meaningful.
+fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    buffer.resize(len, 0.0);
+    &mut buffer[..len]
 }
 
 impl Transformer {
@@ -30,22 +55,18 @@ impl Transformer {
     pub(crate) fn new(weights: Weights, capacity: usize) -> Result<Self> {
         let hyper = &weights.hyper;
         let capacity = capacity.clamp(1, hyper.context.max(1));
-        let shape = (hyper.n_kv_head, capacity, hyper.head_dim);
-        let mut cache = Vec::with_capacity(hyper.n_layer);
-        for _ in 0..hyper.n_layer {
-            cache.push((
-                Tensor::zeros(shape, DType::F32, &Device::Cpu)?,
-                Tensor::zeros(shape, DType::F32, &Device::Cpu)?,
-            ));
-        }
-        let (cos, sin) = rotary_tables(hyper.rope_base, hyper.head_dim, capacity)?;
+        let caches = (0..hyper.n_layer)
+            .map(|_| KvCache::new(heads(hyper), capacity))
+            .collect();
+        let (cos, sin) = rotary_tables(hyper.rope_base, hyper.head_dim, capacity);
         Ok(Transformer {
             weights,
-            cache,
+            caches,
             cos,
             sin,
             capacity,
             cached: Vec::new(),
+            buffers: Buffers::default(),
         })
     }
 
@@ -55,7 +76,7 @@ impl Transformer {
     }
 
     /// Returns the model's hyper-parameters.
-    pub fn hyper(&self) -> &super::weights::Hyper {
+    pub fn hyper(&self) -> &Hyper {
         &self.weights.hyper
     }
 
@@ -91,159 +112,202 @@ impl Transformer {
                 self.capacity
             );
         }
-        let ids = Tensor::new(tokens, &Device::Cpu)?;
-        let mut x = self.weights.embed.embedding(&ids)?;
-        let mask = causal_mask(pos, len)?;
-        let half = self.weights.hyper.head_dim / 2;
-        let cos = &self.cos[pos * half..(pos + len) * half];
-        let sin = &self.sin[pos * half..(pos + len) * half];
-        for (index, block) in self.weights.blocks.iter().enumerate() {
-            let step = Step {
-                pos,
-                len,
-                cos,
-                sin,
-                mask: mask.as_ref(),
-            };
-            x = run_block(&self.weights.hyper, block, &self.cache[index], &step, &x)?;
+        let weights = &self.weights;
+        let dim = weights.hyper.dim;
+        let buffers = &mut self.buffers;
+        embed(weights, tokens, sized(&mut buffers.x, len * dim))?;
+        let half = weights.hyper.head_dim / 2;
+        let rotary = Rotary {
+            cos: &self.cos[pos * half..(pos + len) * half],
+            sin: &self.sin[pos * half..(pos + len) * half],
+        };
+        for (block, cache) in weights.blocks.iter().zip(self.caches.iter_mut()) {
+            run_block(&weights.hyper, block, cache, pos, len, &rotary, buffers)?;
         }
-        let last = x.narrow(0, len - 1, 1)?;
-        let last = rms_norm(&last, &self.weights.norm, self.weights.hyper.eps)?;
-        let logits = self.weights.output.forward(&last)?;
+        let last = &buffers.x[(len - 1) * dim..len * dim];
+        let normed = sized(&mut buffers.normed, dim);
+        rms_norm(last, &weights.norm, weights.hyper.eps as f32, normed);
+        let logits = sized(&mut buffers.logits, weights.output.rows());
+        weights
+            .output
+            .forward(normed, 1, &mut buffers.scratch, logits)?;
         self.cached.extend_from_slice(tokens);
-        Ok(logits.squeeze(0)?.to_vec1::<f32>()?)
+        Ok(logits[..weights.vocab].to_vec())
     }
 }
 
-/// What every block of one forward step shares.
-struct Step<'a> {
-    pos: usize,
-    len: usize,
+fn heads(hyper: &Hyper) -> Heads {
+    Heads {
+        n_head: hyper.n_head,
+        n_kv_head: hyper.n_kv_head,
+        head_dim: hyper.head_dim,
+    }
+}
+
+/// Writes the embedding of each token into its row of `out`.
+fn embed(weights: &Weights, tokens: &[u32], out: &mut [f32]) -> Result<()> {
+    if let Some(bad) = tokens.iter().find(|&&t| t as usize >= weights.vocab) {
+        bail!(
+            "token id {bad} is outside the vocabulary of {} tokens",
+            weights.vocab
+        );
+    }
+    let dim = weights.hyper.dim;
+    match &weights.embed {
+        Embedding::Packed(table) => {
+            for (token, row) in tokens.iter().zip(out.chunks_exact_mut(dim)) {
+                table.row(*token as usize, row)?;
+            }
+        }
+        Embedding::Candle(table) => {
+            let ids = Tensor::new(tokens, &Device::Cpu)?;
+            let rows = table.embedding(&ids)?.flatten_all()?.to_vec1::<f32>()?;
+            out.copy_from_slice(&rows);
+        }
+    }
+    Ok(())
+}
+
+/// Cosines and sines of the positions of one call, `head_dim / 2` per position.
+struct Rotary<'a> {
     cos: &'a [f32],
     sin: &'a [f32],
-    mask: Option<&'a Tensor>,
 }
 
 fn run_block(
-    hyper: &super::weights::Hyper,
+    hyper: &Hyper,
     block: &Block,
-    cache: &(Tensor, Tensor),
-    step: &Step<'_>,
-    x: &Tensor,
-) -> Result<Tensor> {
-    let (len, hd) = (step.len, hyper.head_dim);
-    let h = rms_norm(x, &block.attn_norm, hyper.eps)?;
-    let rotary = Some((step.cos, step.sin));
-    let q = split_heads(&block.wq.forward(&h)?, (len, hyper.n_head, hd), rotary)?;
-    let k = split_heads(&block.wk.forward(&h)?, (len, hyper.n_kv_head, hd), rotary)?;
-    let v = split_heads(&block.wv.forward(&h)?, (len, hyper.n_kv_head, hd), None)?;
-    let (k_cache, v_cache) = cache;
-    k_cache.slice_set(&k, 1, step.pos)?;
-    v_cache.slice_set(&v, 1, step.pos)?;
-    let total = step.pos + len;
-    let keys = k_cache.narrow(1, 0, total)?;
-    let values = v_cache.narrow(1, 0, total)?;
-    let group = hyper.n_head / hyper.n_kv_head;
-    let q = (q.reshape((hyper.n_kv_head, group * len, hd))? * (1.0 / (hd as f64).sqrt()))?;
-    let mut scores = q.matmul(&keys.t()?)?;
-    if let Some(mask) = step.mask {
-        scores = scores
-            .reshape((hyper.n_kv_head, group, len, total))?
-            .broadcast_add(mask)?
-            .reshape((hyper.n_kv_head, group * len, total))?;
+    cache: &mut KvCache,
+    pos: usize,
+    len: usize,
+    rotary: &Rotary<'_>,
+    b: &mut Buffers,
+) -> Result<()> {
+    let (dim, eps) = (hyper.dim, hyper.eps as f32);
+    let normed = sized(&mut b.normed, len * dim);
+    rms_norm(&b.x, &block.attn_norm, eps, normed);
+    let width = block.qkv.width;
+    let qkv = sized(&mut b.qkv, len * width);
+    block.qkv.forward(normed, len, &mut b.scratch, qkv)?;
+    let (q_at, k_at, v_at) = (
+        block.qkv.offsets[0],
+        block.qkv.offsets[1],
+        block.qkv.offsets[2],
+    );
+    let (q_len, kv_len) = (
+        hyper.n_head * hyper.head_dim,
+        hyper.n_kv_head * hyper.head_dim,
+    );
+    let half = hyper.head_dim / 2;
+    for (i, row) in qkv.chunks_exact_mut(width).enumerate() {
+        let cos = &rotary.cos[i * half..(i + 1) * half];
+        let sin = &rotary.sin[i * half..(i + 1) * half];
+        rotate_pairs(&mut row[q_at..q_at + q_len], cos, sin);
+        rotate_pairs(&mut row[k_at..k_at + kv_len], cos, sin);
+        cache.store(
+            pos + i,
+            &row[k_at..k_at + kv_len],
+            &row[v_at..v_at + kv_len],
+        );
     }
-    let probs = softmax_last(&scores)?;
-    let attended = probs
-        .matmul(&values)?
-        .reshape((hyper.n_head, len, hd))?
-        .transpose(0, 1)?
-        .contiguous()?
-        .reshape((len, hyper.dim))?;
-    let x = (x + block.wo.forward(&attended)?)?;
-    let h = rms_norm(&x, &block.ffn_norm, hyper.eps)?;
-    let gate = block.w_gate.forward(&h)?.silu()?;
-    let up = block.w_up.forward(&h)?;
-    let down = block.w_down.forward(&(gate * up)?)?;
-    Ok((x + down)?)
+    let attended = sized(&mut b.attended, len * q_len);
+    attend(cache, &qkv[q_at..], width, pos, attended);
+    let stream = Stream {
+        x: &mut b.x,
+        projected: &mut b.projected,
+        scratch: &mut b.scratch,
+    };
+    residual(&block.wo, &b.attended, len, dim, stream)?;
+    let normed = sized(&mut b.normed, len * dim);
+    rms_norm(&b.x, &block.ffn_norm, eps, normed);
+    let width = block.gate_up.width;
+    let gate_up = sized(&mut b.gate_up, len * width);
+    block
+        .gate_up
+        .forward(normed, len, &mut b.scratch, gate_up)?;
+    let hidden = sized(&mut b.hidden, len * block.hidden);
+    swiglu(gate_up, width, block.gate_up.offsets[1], hidden);
+    let stream = Stream {
+        x: &mut b.x,
+        projected: &mut b.projected,
+        scratch: &mut b.scratch,
+    };
+    residual(&block.w_down, &b.hidden, len, dim, stream)
 }
 
-/// `x / sqrt(mean(x²) + eps) * weight`, over the last dimension.
-fn rms_norm(x: &Tensor, weight: &Tensor, eps: f64) -> Result<Tensor> {
-    let scale = (x.sqr()?.mean_keepdim(D::Minus1)? + eps)?.sqrt()?.recip()?;
-    Ok(x.broadcast_mul(&scale)?.broadcast_mul(weight)?)
+/// The buffers a residual add writes.
+struct Stream<'a> {
+    x: &'a mut Vec<f32>,
+    projected: &'a mut Vec<f32>,
+    scratch: &'a mut Scratch,
 }
 
-fn softmax_last(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(D::Minus1)?;
-    let exp = x.broadcast_sub(&max)?.exp()?;
-    let sum = exp.sum_keepdim(D::Minus1)?;
-    Ok(exp.broadcast_div(&sum)?)
-}
-
-/// Splits a projection `(len, heads * head_dim)` into `(heads, len, head_dim)`, and
-/// with `rotary` (per position, `head_dim / 2` cosines and sines) rotates each
-/// adjacent pair `(x[2i], x[2i+1])` by its position's angle. One pass over plain
-/// memory instead of a dozen small tensor operations per step.
-fn split_heads(
-    t: &Tensor,
-    (len, heads, hd): (usize, usize, usize),
-    rotary: Option<(&[f32], &[f32])>,
-) -> Result<Tensor> {
-    let data = t.flatten_all()?.to_vec1::<f32>()?;
-    let half = hd / 2;
-    let mut out = vec![0f32; heads * len * hd];
-    for head in 0..heads {
-        for row in 0..len {
-            let start = (row * heads + head) * hd;
-            let src = &data[start..start + hd];
-            let dst = &mut out[(head * len + row) * hd..][..hd];
-            let Some((cos, sin)) = rotary else {
-                dst.copy_from_slice(src);
-                continue;
-            };
-            let cos = &cos[row * half..(row + 1) * half];
-            let sin = &sin[row * half..(row + 1) * half];
-            for i in 0..half {
-                let (even, odd) = (src[2 * i], src[2 * i + 1]);
-                dst[2 * i] = even * cos[i] - odd * sin[i];
-                dst[2 * i + 1] = even * sin[i] + odd * cos[i];
-            }
-        }
+/// Adds `input · Wᵀ` to the residual stream.
+fn residual(w: &Linear, input: &[f32], len: usize, dim: usize, s: Stream<'_>) -> Result<()> {
+    let rows = w.rows();
+    let projected = sized(s.projected, len * rows);
+    w.forward(input, len, s.scratch, projected)?;
+    for (x, p) in s.x.chunks_exact_mut(dim).zip(projected.chunks_exact(rows)) {
+        add_in_place(x, &p[..dim]);
     }
-    Ok(Tensor::from_vec(out, (heads, len, hd), &Device::Cpu)?)
+    Ok(())
 }
 
 /// Cosines and sines of `position * base^(-2i/head_dim)`, `(capacity, head_dim / 2)`.
-fn rotary_tables(base: f32, head_dim: usize, capacity: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+fn rotary_tables(base: f32, head_dim: usize, capacity: usize) -> (Vec<f32>, Vec<f32>) {
     let half = head_dim / 2;
     let inv_freq: Vec<f32> = (0..half)
         .map(|i| 1.0 / base.powf(2.0 * i as f32 / head_dim as f32))
         .collect();
-    let mut angles = Vec::with_capacity(capacity * half);
+    let mut cos = Vec::with_capacity(capacity * half);
+    let mut sin = Vec::with_capacity(capacity * half);
     for position in 0..capacity {
-        angles.extend(inv_freq.iter().map(|freq| position as f32 * freq));
+        for freq in &inv_freq {
+            let angle = position as f32 * freq;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+        }
     }
-    let angles = Tensor::from_vec(angles, (capacity, half), &Device::Cpu)?;
-    let flat = |t: Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
-    Ok((flat(angles.cos()?)?, flat(angles.sin()?)?))
+    (cos, sin)
 }
 
-/// The mask that hides later positions from earlier ones: `(len, pos + len)`, or
-/// `None` for a single token, which may see everything.
-fn causal_mask(pos: usize, len: usize) -> Result<Option<Tensor>> {
-    if len == 1 {
-        return Ok(None);
+#[cfg(test)]
+mod tests {
+    use super::super::{Loaded, MAX_CONTEXT, argmax};
+
+    /// A chat prompt of 276 tokens and the first 48 tokens llama.cpp decodes greedily
+    /// after it with the default model. Token 54 is a near tie (logits 24.04 and 23.98
+    /// in llama.cpp), so the check stops well before it.
+    const REFERENCE: &str = include_str!("testdata/smollm2_greedy.json");
+
+    #[test]
+    fn greedy_decoding_matches_llama_cpp() {
+        let Some(paths) = crate::config::Paths::discover() else {
+            eprintln!("skipped: no data directory");
+            return;
+        };
+        let path = crate::model::default_model_path(&paths);
+        if !path.is_file() {
+            eprintln!("skipped: {} is absent", path.display());
+            return;
+        }
+        let reference: serde_json::Value = serde_json::from_str(REFERENCE).unwrap();
+        let ids = |key: &str| -> Vec<u32> {
+            let values = reference[key].as_array().unwrap();
+            values.iter().map(|v| v.as_u64().unwrap() as u32).collect()
+        };
+        let (prompt, expected) = (ids("prompt"), ids("greedy"));
+        let mut loaded = Loaded::load(&path, MAX_CONTEXT).unwrap();
+        let mut logits = Vec::new();
+        for chunk in prompt.chunks(128) {
+            logits = loaded.model.forward(chunk).unwrap();
+        }
+        let mut generated = Vec::new();
+        for _ in 0..expected.len() {
+            let next = argmax(&logits);
+            generated.push(next);
+            logits = loaded.model.forward(&[next]).unwrap();
+        }
+        assert_eq!(generated, expected);
     }
-    let total = pos + len;
-    let mut mask = Vec::with_capacity(len * total);
-    for row in 0..len {
-        mask.extend((0..total).map(|col| {
-            if col > pos + row {
-                f32::NEG_INFINITY
-            } else {
-                0.0
-            }
-        }));
-    }
-    Ok(Some(Tensor::from_vec(mask, (len, total), &Device::Cpu)?))
 }

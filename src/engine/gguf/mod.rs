@@ -9,6 +9,7 @@
 
 mod forward;
 mod generate;
+mod matmul;
 mod meta;
 mod requant;
 mod sample;

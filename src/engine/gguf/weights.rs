@@ -1,18 +1,22 @@
 //! Loading a llama-architecture GGUF file: hyper-parameters and weights.
 //!
-//! candle's CPU kernels for Q4_1, Q5_0 and Q5_1 are scalar loops, while Q8_0 has SIMD
-//! ones; such tensors are converted to Q8_0 while loading, on all cores (Q4_1 block by
-//! block, the others by dequantising and quantising). The conversion makes every
-//! matmul several times faster.
+//! Q4_0, Q4_1 and Q8_0 matrices are read straight from the file into the packed
+//! layout of `packed.rs`, on all cores. Q5_0 and Q5_1 ones are converted to Q8_0
+//! first, and any other format stays with candle's `QMatMul`. The Q, K and V
+//! projections of a block become one matrix, and so do the gate and up projections,
+//! so each needs one pass over its input.
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use assisters_kernels::packed::{self, Packed};
+use candle_core::Device;
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Tensor};
 
+use super::matmul::{Linear, Scratch};
 use super::meta::Meta;
 
 /// The shape of a llama-architecture model.
@@ -73,26 +77,110 @@ impl Hyper {
     }
 }
 
+/// Several matrices with the same input, run as one: each output row holds the
+/// parts side by side, part `i` starting at `offsets[i]`.
+pub(crate) struct Fused {
+    /// One packed matrix when every part could be packed in the same format, else
+    /// the parts themselves.
+    parts: Vec<Linear>,
+    pub offsets: Vec<usize>,
+    /// Values per output row.
+    pub width: usize,
+}
+
+impl Fused {
+    fn new(parts: Vec<Linear>) -> Result<Self> {
+        let all_q4 = parts.iter().all(|p| matches!(p, Linear::Q4(_)));
+        let all_q8 = parts.iter().all(|p| matches!(p, Linear::Q8(_)));
+        if all_q4 || all_q8 {
+            let (linear, offsets) = if all_q4 {
+                let (packed, offsets) = packed::concat(unpack(parts, Linear::into_q4))?;
+                (Linear::Q4(packed), offsets)
+            } else {
+                let (packed, offsets) = packed::concat(unpack(parts, Linear::into_q8))?;
+                (Linear::Q8(packed), offsets)
+            };
+            let width = linear.rows();
+            return Ok(Fused {
+                parts: vec![linear],
+                offsets,
+                width,
+            });
+        }
+        let mut offsets = Vec::with_capacity(parts.len());
+        let mut width = 0;
+        for part in &parts {
+            offsets.push(width);
+            width += part.rows();
+        }
+        Ok(Fused {
+            parts,
+            offsets,
+            width,
+        })
+    }
+
+    /// Writes the fused product for the `m` rows of `x` into `out` (`m * width`).
+    pub fn forward(
+        &self,
+        x: &[f32],
+        m: usize,
+        scratch: &mut Scratch,
+        out: &mut [f32],
+    ) -> Result<()> {
+        if let [single] = self.parts.as_slice() {
+            return single.forward(x, m, scratch, out);
+        }
+        for (part, offset) in self.parts.iter().zip(&self.offsets) {
+            let rows = part.rows();
+            let mut result = vec![0f32; m * rows];
+            part.forward(x, m, scratch, &mut result)?;
+            for (dst, src) in out
+                .chunks_exact_mut(self.width)
+                .zip(result.chunks_exact(rows))
+            {
+                dst[*offset..offset + rows].copy_from_slice(src);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unpack<T>(parts: Vec<Linear>, get: fn(Linear) -> Option<Packed<T>>) -> Vec<Packed<T>> {
+    parts.into_iter().filter_map(get).collect()
+}
+
 /// One transformer block.
 pub(crate) struct Block {
-    pub attn_norm: Tensor,
-    pub wq: QMatMul,
-    pub wk: QMatMul,
-    pub wv: QMatMul,
-    pub wo: QMatMul,
-    pub ffn_norm: Tensor,
-    pub w_gate: QMatMul,
-    pub w_up: QMatMul,
-    pub w_down: QMatMul,
+    pub attn_norm: Vec<f32>,
+    /// Q, K and V projections.
+    pub qkv: Fused,
+    pub wo: Linear,
+    pub ffn_norm: Vec<f32>,
+    /// Gate and up projections.
+    pub gate_up: Fused,
+    pub w_down: Linear,
+    /// Width of the MLP's hidden layer.
+    pub hidden: usize,
+}
+
+/// The token embedding table.
+pub(crate) enum Embedding {
+    /// A packed Q4_1 or Q8_0 matrix, shared with the output head when the file ties
+    /// them.
+    Packed(Arc<Linear>),
+    Candle(Arc<QTensor>),
 }
 
 /// All weights of a model.
 pub(crate) struct Weights {
     pub hyper: Hyper,
-    pub embed: Arc<QTensor>,
+    pub embed: Embedding,
     pub blocks: Vec<Block>,
-    pub norm: Tensor,
-    pub output: QMatMul,
+    pub norm: Vec<f32>,
+    pub output: Arc<Linear>,
+    /// Rows of the output head that are real vocabulary entries.
+    pub vocab: usize,
 }
 
 /// Formats whose CPU kernels are scalar in candle; converted to Q8_0 when loading.
@@ -100,7 +188,7 @@ fn needs_conversion(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
-/// Re-quantises a tensor to Q8_0 when its format has no fast kernel.
+/// Re-quantises a tensor to Q8_0 when its format has no fast kernel in candle.
 pub fn to_fast_format(tensor: QTensor) -> Result<QTensor> {
     if !needs_conversion(tensor.dtype()) {
         return Ok(tensor);
@@ -116,98 +204,179 @@ pub fn to_fast_format(tensor: QTensor) -> Result<QTensor> {
     Ok(QTensor::quantize(&dense, GgmlDType::Q8_0)?)
 }
 
-impl Weights {
-    /// Reads the weights of an opened GGUF file.
-    pub(crate) fn load(path: &Path, content: &Content, hyper: Hyper) -> Result<Self> {
-        let mut file = std::fs::File::open(path)
-            .with_context(|| format!("cannot open model file {}", path.display()))?;
-        let mut raw = |name: &str| -> Result<QTensor> {
-            content
-                .tensor(&mut file, name, &Device::Cpu)
-                .map_err(|err| {
-                    anyhow!("cannot read tensor `{name}` from {}: {err}", path.display())
-                })
-        };
-        let embed = Arc::new(raw("token_embd.weight")?);
-        let norm = raw("output_norm.weight")?.dequantize(&Device::Cpu)?;
-        let output = if content.tensor_infos.contains_key("output.weight") {
-            QMatMul::from_qtensor(to_fast_format(raw("output.weight")?)?)?
-        } else {
-            QMatMul::from_arc(embed.clone())?
-        };
-        let mut pending = Vec::with_capacity(hyper.n_layer);
-        for layer in 0..hyper.n_layer {
-            let mut get = |part: &str| raw(&format!("blk.{layer}.{part}.weight"));
-            pending.push([
-                get("attn_norm")?,
-                get("attn_q")?,
-                get("attn_k")?,
-                get("attn_v")?,
-                get("attn_output")?,
-                get("ffn_norm")?,
-                get("ffn_gate")?,
-                get("ffn_up")?,
-                get("ffn_down")?,
-            ]);
+impl Linear {
+    fn into_q4(self) -> Option<Packed<packed::TileQ4>> {
+        match self {
+            Linear::Q4(packed) => Some(packed),
+            _ => None,
         }
-        let blocks = convert_blocks(pending)?;
+    }
+
+    fn into_q8(self) -> Option<Packed<packed::TileQ8>> {
+        match self {
+            Linear::Q8(packed) => Some(packed),
+            _ => None,
+        }
+    }
+}
+
+/// Reads tensors of one GGUF file; each loading thread has its own.
+struct Reader<'a> {
+    path: &'a Path,
+    content: &'a Content,
+    file: File,
+}
+
+impl<'a> Reader<'a> {
+    fn open(path: &'a Path, content: &'a Content) -> Result<Self> {
+        let file = File::open(path)
+            .with_context(|| format!("cannot open model file {}", path.display()))?;
+        Ok(Reader {
+            path,
+            content,
+            file,
+        })
+    }
+
+    fn tensor(&mut self, name: &str) -> Result<QTensor> {
+        self.content
+            .tensor(&mut self.file, name, &Device::Cpu)
+            .map_err(|err| {
+                anyhow!(
+                    "cannot read tensor `{name}` from {}: {err}",
+                    self.path.display()
+                )
+            })
+    }
+
+    /// A 1-D tensor as `f32` values.
+    fn vector(&mut self, name: &str) -> Result<Vec<f32>> {
+        Ok(self
+            .tensor(name)?
+            .dequantize(&Device::Cpu)?
+            .flatten_all()?
+            .to_vec1::<f32>()?)
+    }
+
+    /// A matrix, packed when its format allows.
+    fn linear(&mut self, name: &str) -> Result<Linear> {
+        let mut tensor = self.tensor(name)?;
+        if matches!(tensor.dtype(), GgmlDType::Q5_0 | GgmlDType::Q5_1) {
+            tensor = to_fast_format(tensor)?;
+        }
+        let (rows, cols) = tensor.shape().dims2()?;
+        let packable = cols % packed::BLOCK == 0;
+        let linear = match tensor.dtype() {
+            GgmlDType::Q4_1 if packable => {
+                Linear::Q4(packed::pack_q4_1(&tensor.data()?, rows, cols)?)
+            }
+            GgmlDType::Q4_0 if packable => {
+                Linear::Q4(packed::pack_q4_0(&tensor.data()?, rows, cols)?)
+            }
+            GgmlDType::Q8_0 if packable => {
+                Linear::Q8(packed::pack_q8_0(&tensor.data()?, rows, cols)?)
+            }
+            _ => Linear::Candle {
+                matmul: QMatMul::from_qtensor(tensor)?,
+                rows,
+                cols,
+            },
+        };
+        Ok(linear)
+    }
+
+    fn block(&mut self, layer: usize) -> Result<Block> {
+        let name = |part: &str| format!("blk.{layer}.{part}.weight");
+        let gate = self.linear(&name("ffn_gate"))?;
+        let hidden = gate.rows();
+        Ok(Block {
+            attn_norm: self.vector(&name("attn_norm"))?,
+            qkv: Fused::new(vec![
+                self.linear(&name("attn_q"))?,
+                self.linear(&name("attn_k"))?,
+                self.linear(&name("attn_v"))?,
+            ])?,
+            wo: self.linear(&name("attn_output"))?,
+            ffn_norm: self.vector(&name("ffn_norm"))?,
+            gate_up: Fused::new(vec![gate, self.linear(&name("ffn_up"))?])?,
+            w_down: self.linear(&name("ffn_down"))?,
+            hidden,
+        })
+    }
+
+    /// The embedding table and the output head, which is the same matrix when the
+    /// file has no `output.weight`.
+    fn embedding_and_head(&mut self) -> Result<(Embedding, Arc<Linear>, usize)> {
+        let name = "token_embd.weight";
+        let tied = !self.content.tensor_infos.contains_key("output.weight");
+        let table = self.linear(name)?;
+        let vocab = match &table {
+            Linear::Q4(p) => p.rows,
+            Linear::Q8(p) => p.rows,
+            Linear::Candle { rows, .. } => *rows,
+        };
+        let table = Arc::new(table);
+        let embed = if matches!(*table, Linear::Candle { .. }) {
+            Embedding::Candle(Arc::new(self.tensor(name)?))
+        } else {
+            Embedding::Packed(table.clone())
+        };
+        let output = if tied {
+            table
+        } else {
+            Arc::new(self.linear("output.weight")?)
+        };
+        Ok((embed, output, vocab))
+    }
+}
+
+impl Weights {
+    /// Reads the weights of an opened GGUF file, the blocks on all cores.
+    pub(crate) fn load(path: &Path, content: &Content, hyper: Hyper) -> Result<Self> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let n_layer = hyper.n_layer;
+        let (head, mut blocks) = std::thread::scope(|scope| -> Result<_> {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| -> Result<Vec<(usize, Block)>> {
+                        let mut reader = Reader::open(path, content)?;
+                        let mut done = Vec::new();
+                        loop {
+                            let layer = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if layer >= n_layer {
+                                return Ok(done);
+                            }
+                            done.push((layer, reader.block(layer)?));
+                        }
+                    })
+                })
+                .collect();
+            // The head is the largest single job, so this thread takes it first.
+            let head = Reader::open(path, content).and_then(|mut reader| {
+                let (embed, output, vocab) = reader.embedding_and_head()?;
+                Ok((embed, output, vocab, reader.vector("output_norm.weight")?))
+            });
+            let mut blocks = Vec::with_capacity(n_layer);
+            for handle in handles {
+                let done = handle
+                    .join()
+                    .map_err(|_| anyhow!("a weight loading thread panicked"))??;
+                blocks.extend(done);
+            }
+            Ok((head?, blocks))
+        })?;
+        blocks.sort_by_key(|(layer, _)| *layer);
+        let (embed, output, vocab, norm) = head;
         Ok(Weights {
             hyper,
             embed,
-            blocks,
+            blocks: blocks.into_iter().map(|(_, block)| block).collect(),
             norm,
             output,
+            vocab,
         })
     }
-}
-
-/// Builds the blocks, converting their matrices on all cores.
-fn convert_blocks(pending: Vec<[QTensor; 9]>) -> Result<Vec<Block>> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = pending.len().div_ceil(workers).max(1);
-    let mut groups: Vec<Vec<[QTensor; 9]>> = Vec::new();
-    let mut rest = pending.into_iter();
-    loop {
-        let group: Vec<_> = rest.by_ref().take(chunk).collect();
-        if group.is_empty() {
-            break;
-        }
-        groups.push(group);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .into_iter()
-            .map(|group| {
-                scope.spawn(move || group.into_iter().map(block).collect::<Result<Vec<_>>>())
-            })
-            .collect();
-        let mut blocks = Vec::new();
-        for handle in handles {
-            let converted = handle
-                .join()
-                .map_err(|_| anyhow!("a weight conversion thread panicked"))??;
-            blocks.extend(converted);
-        }
-        Ok(blocks)
-    })
-}
-
-fn block(parts: [QTensor; 9]) -> Result<Block> {
-    let [attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down] = parts;
-    let matrix = |tensor: QTensor| -> Result<QMatMul> {
-        Ok(QMatMul::from_qtensor(to_fast_format(tensor)?)?)
-    };
-    Ok(Block {
-        attn_norm: attn_norm.dequantize(&Device::Cpu)?,
-        wq: matrix(wq)?,
-        wk: matrix(wk)?,
-        wv: matrix(wv)?,
-        wo: matrix(wo)?,
-        ffn_norm: ffn_norm.dequantize(&Device::Cpu)?,
-        w_gate: matrix(w_gate)?,
-        w_up: matrix(w_up)?,
-        w_down: matrix(w_down)?,
-    })
 }
