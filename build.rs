@@ -13,8 +13,8 @@ fn main() {
 }
 
 /// Returns whether the executable can use DT_RELR: a native Linux build against
-/// glibc 2.36 or later, the first release whose loader reads it. The check asks the
-/// build machine's glibc, so it is skipped when cross-compiling.
+/// glibc 2.36 or later, the first release whose loader reads it. The check queries
+/// the build machine's glibc, so it is skipped when cross-compiling.
 fn packs_relative_relocations() -> bool {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     if var("CARGO_CFG_TARGET_OS") != "linux"
@@ -31,7 +31,9 @@ fn packs_relative_relocations() -> bool {
     let Some(version) = text.split_whitespace().nth(1) else {
         return false;
     };
-    let mut parts = version.split('.').map(|part| part.parse::<u32>().unwrap_or(0));
+    let mut parts = version
+        .split('.')
+        .map(|part| part.parse::<u32>().unwrap_or(0));
     let major = parts.next().unwrap_or(0);
     let minor = parts.next().unwrap_or(0);
     (major, minor) >= (2, 36)

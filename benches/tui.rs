@@ -91,8 +91,10 @@ fn frame_times(messages: usize, rounds: u32) -> (Duration, Duration) {
 
 /// Returns the total time of appending `tokens` deltas, drawing a frame after every
 /// `per_frame` of them, and the worst time of one such step. A frame after each delta
-/// is the worst case: the app itself draws at most 60 frames a second.
-fn stream_cost(tokens: usize, per_frame: usize) -> (Duration, Duration) {
+/// is the worst case: the app itself draws at most 60 frames a second. Every 40 words
+/// end a line: with `break_after` "\n\n" they end a paragraph, and with "\n" the
+/// whole reply is one paragraph of soft-broken lines, which stays open to the end.
+fn stream_cost(tokens: usize, per_frame: usize, break_after: &str) -> (Duration, Duration) {
     let mut app = app_with(1_000);
     app.stream = Some(StreamState {
         id: 1,
@@ -107,7 +109,7 @@ fn stream_cost(tokens: usize, per_frame: usize) -> (Duration, Duration) {
     for index in 0..tokens {
         let one = Instant::now();
         let text = if index % 40 == 39 {
-            "word.\n\n".to_owned()
+            format!("word.{break_after}")
         } else {
             format!("w{index} ")
         };
@@ -140,8 +142,13 @@ fn main() {
     println!();
     println!("| case | total | per delta (mean) | per step (worst) |");
     println!("|---|---|---|---|");
-    for (per_frame, label) in [(1, "redraw after each"), (8, "redraw after every 8")] {
-        let (total, worst) = stream_cost(5_000, per_frame);
+    let cases = [
+        (1, "\n\n", "redraw after each"),
+        (8, "\n\n", "redraw after every 8"),
+        (8, "\n", "one paragraph, redraw after every 8"),
+    ];
+    for (per_frame, break_after, label) in cases {
+        let (total, worst) = stream_cost(5_000, per_frame, break_after);
         println!(
             "| 5,000 deltas, {label} | {:.3} s | {:.3} ms | {:.2} ms |",
             total.as_secs_f64(),

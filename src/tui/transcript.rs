@@ -14,7 +14,9 @@ use ratatui::text::Line;
 
 use crate::api::types::{Message, MessageStatus, Role, ToolCallRecord};
 
-use super::text::{StreamingMarkdown, wrap_md_lines};
+use super::text::{
+    LineStart, MdLine, StreamingMarkdown, extends_line, wrap_line_from, wrap_md_lines,
+};
 use super::theme::Styles;
 
 mod layout;
@@ -154,6 +156,66 @@ struct StreamBody {
     /// The last layout (text, width, count of `wrapped` lines shown, wrapped rest),
     /// kept because one frame requests the layout more than once.
     last: Option<(String, u16, usize, Vec<Line<'static>>)>,
+    /// The markdown lines after the final blocks as of the last layout, each with its
+    /// wrapped lines, at `width`. A long paragraph that is still streaming then costs
+    /// a wrap of its last line per frame rather than of the whole paragraph.
+    tail: Vec<WrappedLine>,
+}
+
+/// One markdown line and its wrapped lines.
+#[derive(Debug, Clone)]
+struct WrappedLine {
+    markdown: MdLine,
+    lines: Vec<Line<'static>>,
+    /// The start of the last of `lines`.
+    last: LineStart,
+}
+
+/// Wraps the markdown lines of `markdown` to `width` and returns all their lines.
+/// `cache` contains the previous call's lines at the same width, and is replaced by
+/// this call's: a line that did not change is reused, and a line that grew is
+/// wrapped again only from its last wrapped line.
+fn wrap_tail(
+    cache: &mut Vec<WrappedLine>,
+    markdown: &[MdLine],
+    width: usize,
+) -> Vec<Line<'static>> {
+    let mut previous = std::mem::take(cache).into_iter();
+    let mut out = Vec::new();
+    for line in markdown {
+        let entry = match previous.next() {
+            Some(old) if old.markdown == *line => old,
+            Some(old) if extends_line(&old.markdown, line) => {
+                let mut lines = old.lines;
+                lines.truncate(old.last.line);
+                let (more, last) =
+                    wrap_line_from(&line.spans, width, line.indent, line.hard, old.last);
+                lines.extend(more);
+                WrappedLine {
+                    markdown: line.clone(),
+                    lines,
+                    last,
+                }
+            }
+            _ => {
+                let (lines, last) = wrap_line_from(
+                    &line.spans,
+                    width,
+                    line.indent,
+                    line.hard,
+                    LineStart::default(),
+                );
+                WrappedLine {
+                    markdown: line.clone(),
+                    lines,
+                    last,
+                }
+            }
+        };
+        out.extend(entry.lines.iter().cloned());
+        cache.push(entry);
+    }
+    out
 }
 
 impl StreamBody {
@@ -177,6 +239,7 @@ impl StreamBody {
             self.generation = rendered.generation;
             self.wrapped_md = 0;
             self.wrapped = Arc::new(Vec::new());
+            self.tail.clear();
         }
         if self.wrapped_md < rendered.done.len() {
             let more = wrap_md_lines(&rendered.done[self.wrapped_md..], usize::from(width));
@@ -186,7 +249,7 @@ impl StreamBody {
         // Every blank markdown line wraps to exactly one line.
         let cut = rendered.done.len() - rendered.done_len;
         let shown = self.wrapped.len() - cut;
-        let tail = wrap_md_lines(&rendered.tail, usize::from(width));
+        let tail = wrap_tail(&mut self.tail, &rendered.tail, usize::from(width));
         let mut text = match self.last.take() {
             Some((text, ..)) => text,
             None => String::new(),

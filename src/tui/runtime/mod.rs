@@ -154,10 +154,10 @@ async fn event_loop(
 }
 
 /// Terminal input, read by a task of its own that forwards each event through a
-/// channel. crossterm's `EventStream` takes a lock on every poll that its reader
-/// thread holds while it waits for input, and contending for it costs a burst of
-/// `sched_yield` calls; polling a channel from the event loop costs nothing, however
-/// often the loop wakes for stream events and frames.
+/// channel. crossterm's `EventStream` takes a lock on every poll, and its reader thread
+/// keeps that lock while it waits for input, so each poll costs a burst of
+/// `sched_yield` calls. Polling a channel instead costs nothing, however often the
+/// loop wakes for stream events and frames.
 struct Input {
     events: UnboundedReceiver<std::io::Result<Event>>,
     reader: tokio::task::JoinHandle<()>,
@@ -183,7 +183,7 @@ impl Input {
     }
 
     /// Stops reading the terminal, so another program gets every key. Waiting for
-    /// the aborted task makes sure its `EventStream` is dropped, which tells
+    /// the aborted task makes sure its `EventStream` is dropped, which signals
     /// crossterm's reader thread to stop polling.
     async fn stop(&mut self) {
         self.reader.abort();

@@ -116,7 +116,8 @@ pub fn resume(terminal: &mut Tui) -> std::io::Result<()> {
         )?;
         ENHANCED.store(true, Ordering::SeqCst);
     }
-    // Not `Terminal::clear`, which asks the terminal for the cursor position.
+    // Not `Terminal::clear`, which queries the terminal for the cursor position and
+    // fails where the terminal never replies.
     let (width, height) = crossterm::terminal::size()?;
     resize(terminal, width, height)
 }

@@ -15,4 +15,7 @@ pub use highlight::{highlight_code, preload as preload_highlighting};
 pub use markdown::{MdLine, render_markdown};
 pub use sanitize::{TAB_WIDTH, sanitize, sanitize_line};
 pub use streaming::{StreamedLines, StreamingMarkdown};
-pub use wrap::{display_width, truncate_to_width, wrap_line, wrap_md_lines};
+pub use wrap::{
+    LineStart, display_width, extends_line, truncate_to_width, wrap_line, wrap_line_from,
+    wrap_md_lines,
+};

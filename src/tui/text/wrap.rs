@@ -56,17 +56,49 @@ pub fn wrap_line(
     indent: usize,
     hard: bool,
 ) -> Vec<Line<'static>> {
+    wrap_line_from(spans, width, indent, hard, LineStart::default()).0
+}
+
+/// The start of a wrapped line: its number among the lines of its source line, and
+/// the span and byte offset of its first character.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LineStart {
+    pub line: usize,
+    pub span: usize,
+    pub byte: usize,
+}
+
+/// Wraps `spans` as [`wrap_line`] does, starting at `from`, and returns the lines from
+/// `from.line` on with the start of the last of them.
+///
+/// `from` must be the start of a line that an earlier call returned for a prefix of
+/// the same spans, at the same width, indent and `hard`: the start of its last line,
+/// or of any line before it. Lines before the last are unchanged by text appended
+/// later, because each of them ended where a character did not fit, so a text that
+/// grows needs only its last line wrapped again.
+pub fn wrap_line_from(
+    spans: &[Span<'static>],
+    width: usize,
+    indent: usize,
+    hard: bool,
+    from: LineStart,
+) -> (Vec<Line<'static>>, LineStart) {
     let width = width.max(1);
     let indent = if indent * 2 > width { 0 } else { indent };
-    let total: usize = spans.iter().map(|span| span.content.width()).sum();
-    if total <= width {
-        return vec![Line::from(spans.to_vec())];
+    let whole = from == LineStart::default();
+    if whole {
+        let total: usize = spans.iter().map(|span| span.content.width()).sum();
+        if total <= width {
+            return (vec![Line::from(spans.to_vec())], from);
+        }
     }
-    let cells = flatten(spans);
+    let cells = flatten(spans, from);
     let mut lines = Vec::new();
     let mut start = 0;
-    let mut first = true;
+    let mut number = from.line;
+    let mut last = from;
     while start < cells.len() {
+        let first = number == 0;
         let available = if first { width } else { width - indent };
         let end = break_point(&cells, start, available, hard);
         let mut line_spans = Vec::new();
@@ -81,18 +113,39 @@ pub fn wrap_line(
         }
         line_spans.extend(group(&cells[start..trimmed_end], spans));
         lines.push(Line::from(line_spans));
+        last = LineStart {
+            line: number,
+            span: cells[start].span,
+            byte: cells[start].byte,
+        };
+        number += 1;
         start = end;
         if !hard {
             while start < cells.len() && cells[start].ch == ' ' {
                 start += 1;
             }
         }
-        first = false;
     }
-    if lines.is_empty() {
+    if lines.is_empty() && whole {
         lines.push(Line::default());
     }
-    lines
+    (lines, last)
+}
+
+/// Returns whether `new` is `old` with text appended: the same indent and wrapping,
+/// and the same spans, except that the last span of `old` may have grown (keeping its
+/// style) and more spans may follow.
+pub fn extends_line(old: &MdLine, new: &MdLine) -> bool {
+    if old.indent != new.indent || old.hard != new.hard || new.spans.len() < old.spans.len() {
+        return false;
+    }
+    let Some((last, before)) = old.spans.split_last() else {
+        return true;
+    };
+    let grown = &new.spans[before.len()];
+    before == &new.spans[..before.len()]
+        && grown.style == last.style
+        && grown.content.starts_with(last.content.as_ref())
 }
 
 #[derive(Clone, Copy)]
@@ -100,16 +153,24 @@ struct Cell {
     ch: char,
     width: usize,
     span: usize,
+    /// Byte offset of `ch` in its span.
+    byte: usize,
 }
 
-fn flatten(spans: &[Span<'static>]) -> Vec<Cell> {
+/// Returns the characters of `spans` from `from` on.
+fn flatten(spans: &[Span<'static>], from: LineStart) -> Vec<Cell> {
     let mut cells = Vec::new();
-    for (index, span) in spans.iter().enumerate() {
-        for ch in span.content.chars() {
+    for (index, span) in spans.iter().enumerate().skip(from.span) {
+        let skip = if index == from.span { from.byte } else { 0 };
+        let Some(text) = span.content.get(skip..) else {
+            continue;
+        };
+        for (offset, ch) in text.char_indices() {
             cells.push(Cell {
                 ch,
                 width: ch.width().unwrap_or(0),
                 span: index,
+                byte: skip + offset,
             });
         }
     }
@@ -243,6 +304,87 @@ mod tests {
     fn hard_wrap_keeps_spaces() {
         let lines = wrap_line(&[Span::raw("a  b  c  d")], 4, 0, true);
         assert_eq!(texts(&lines), vec!["a  b", "  c ", " d"]);
+    }
+
+    /// Wraps `text` whole, and again by resuming at the last line of each of its
+    /// prefixes, and checks that both give the same lines.
+    fn check_resume(spans: &[Span<'static>], width: usize, indent: usize, hard: bool) {
+        let whole = wrap_line(spans, width, indent, hard);
+        let total: usize = spans.iter().map(|span| span.content.len()).sum();
+        for cut in 0..=total {
+            let Some(prefix) = cut_spans(spans, cut) else {
+                continue;
+            };
+            let (mut lines, last) =
+                wrap_line_from(&prefix, width, indent, hard, LineStart::default());
+            lines.truncate(last.line);
+            let (more, _) = wrap_line_from(spans, width, indent, hard, last);
+            lines.extend(more);
+            assert_eq!(
+                texts(&lines),
+                texts(&whole),
+                "cut at byte {cut}, width {width}"
+            );
+            assert_eq!(lines, whole, "styles differ; cut at byte {cut}");
+        }
+    }
+
+    /// Returns the first `bytes` bytes of `spans`, or `None` inside a character.
+    fn cut_spans(spans: &[Span<'static>], mut bytes: usize) -> Option<Vec<Span<'static>>> {
+        let mut out = Vec::new();
+        for span in spans {
+            if bytes == 0 {
+                break;
+            }
+            let take = bytes.min(span.content.len());
+            let text = span.content.get(..take)?;
+            out.push(Span::styled(text.to_owned(), span.style));
+            bytes -= take;
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn resumed_wrap_equals_whole_wrap() {
+        let bold = Style::new().bold();
+        let spans = vec![
+            Span::raw("plain words then "),
+            Span::styled("bold words 你好世界 and e\u{301}e\u{301}", bold),
+            Span::raw("  two spaces and averyveryverylongword at the end "),
+        ];
+        for width in [1, 3, 7, 10, 16] {
+            check_resume(&spans, width, 0, false);
+            check_resume(&spans, width, 2, false);
+            check_resume(&spans, width, 0, true);
+        }
+    }
+
+    #[test]
+    fn grown_line_extends_old_one() {
+        let bold = Style::new().bold();
+        let line = |spans: Vec<Span<'static>>| MdLine {
+            spans,
+            indent: 0,
+            hard: false,
+        };
+        let old = line(vec![Span::raw("a "), Span::styled("bo", bold)]);
+        let grown = line(vec![Span::raw("a "), Span::styled("bold", bold)]);
+        let more = line(vec![
+            Span::raw("a "),
+            Span::styled("bold", bold),
+            Span::raw(" more"),
+        ]);
+        let restyled = line(vec![Span::raw("a "), Span::raw("bold")]);
+        let changed = line(vec![Span::raw("b "), Span::styled("bold", bold)]);
+        assert!(extends_line(&old, &grown));
+        assert!(extends_line(&old, &more));
+        assert!(extends_line(&line(Vec::new()), &more));
+        assert!(!extends_line(&old, &restyled));
+        assert!(!extends_line(&old, &changed));
+        assert!(!extends_line(&more, &old));
+        let mut indented = grown.clone();
+        indented.indent = 2;
+        assert!(!extends_line(&old, &indented));
     }
 
     #[test]

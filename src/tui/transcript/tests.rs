@@ -10,6 +10,10 @@ use super::{ActiveReply, FoldKey, Folds, layout_message};
 
 const REPLY: &str = "## Steps\n\nA paragraph long enough to wrap at forty columns, with **bold** and `code` and 你好世界 in it.\n\n- first item that is also long enough to wrap around\n- second\n\n  continued second\n\n1. one\n\n2. two\n\n```rust\nfn main() {\n\n    println!(\"a line of code that is longer than forty columns\");\n}\n```\nAfter the fence.\n\n| col | other column |\n|---|---|\n| a | b |\n| longer cell here | c |\n\n> a quote that wraps across more than one line at forty columns\n\nThe end.\n";
 
+/// One paragraph of many source lines joined by soft breaks, which stays open until
+/// the reply ends, with styles that start and end across lines.
+const LONG_PARAGRAPH: &str = "Words of a paragraph that keeps going\nacross source lines, with *emphasis that\nspans a break* and `code` and 你好 wide\ncharacters, then **bold text\nthat closes later** and averyveryveryverylongwordthatmustbreak\nand more words  with two spaces\nuntil the end.";
+
 fn reply_message(content: &str) -> Message {
     Message {
         id: "msg_1".into(),
@@ -45,16 +49,19 @@ fn whole(content: &str, width: u16, styles: &Styles) -> Vec<Line<'static>> {
 #[test]
 fn incremental_layout_equals_full_layout() {
     let styles = Styles::default();
-    for seed in 0..25 {
+    for (seed, text) in (0..25)
+        .map(|seed| (seed, REPLY))
+        .chain((0..25).map(|seed| (seed, LONG_PARAGRAPH)))
+    {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut active = ActiveReply::new(Instant::now());
         let mut end = 0;
-        while end < REPLY.len() {
-            end = (end + rng.random_range(1..=16)).min(REPLY.len());
-            while !REPLY.is_char_boundary(end) {
+        while end < text.len() {
+            end = (end + rng.random_range(1..=16)).min(text.len());
+            while !text.is_char_boundary(end) {
                 end += 1;
             }
-            active.content = REPLY[..end].to_owned();
+            active.content = text[..end].to_owned();
             // Sometimes the pane is resized while the reply streams.
             let width = if rng.random_range(0..10) == 0 { 57 } else { 40 };
             assert_eq!(
