@@ -75,9 +75,11 @@ impl Loaded {
     pub fn load(path: &Path, max_context: usize) -> Result<Self> {
         let started = Instant::now();
         crate::model::check_model_file(path)?;
-        let mut file = std::fs::File::open(path)
+        let file = std::fs::File::open(path)
             .with_context(|| format!("cannot open model file {}", path.display()))?;
-        let content = Content::read(&mut file).map_err(|err| {
+        // The metadata is about 100,000 small strings: unbuffered, each would cost
+        // two read system calls.
+        let content = Content::read(&mut std::io::BufReader::new(file)).map_err(|err| {
             anyhow!(
                 "{} is not a readable GGUF file ({err}); run `assisters model fetch` to \
                  download the default model again, or pass `--model PATH`",

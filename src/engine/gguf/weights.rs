@@ -225,6 +225,8 @@ struct Reader<'a> {
     path: &'a Path,
     content: &'a Content,
     file: File,
+    /// The bytes of the last tensor read raw, reused for the next one.
+    buffer: Vec<u8>,
 }
 
 impl<'a> Reader<'a> {
@@ -235,6 +237,7 @@ impl<'a> Reader<'a> {
             path,
             content,
             file,
+            buffer: Vec::new(),
         })
     }
 
@@ -260,29 +263,56 @@ impl<'a> Reader<'a> {
 
     /// A matrix, packed when its format allows.
     fn linear(&mut self, name: &str) -> Result<Linear> {
-        let mut tensor = self.tensor(name)?;
-        if matches!(tensor.dtype(), GgmlDType::Q5_0 | GgmlDType::Q5_1) {
-            tensor = to_fast_format(tensor)?;
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| anyhow!("{} has no tensor `{name}`", self.path.display()))?;
+        let (rows, cols) = info.shape.dims2()?;
+        if cols % packed::BLOCK == 0 {
+            let dtype = info.ggml_dtype;
+            match dtype {
+                GgmlDType::Q4_1 | GgmlDType::Q4_0 | GgmlDType::Q8_0 => {
+                    let bytes = self.raw(
+                        name,
+                        info.offset,
+                        rows * cols / dtype.block_size() * dtype.type_size(),
+                    )?;
+                    return Ok(match dtype {
+                        GgmlDType::Q4_1 => Linear::Q4(packed::pack_q4_1(bytes, rows, cols)?),
+                        GgmlDType::Q4_0 => Linear::Q4(packed::pack_q4_0(bytes, rows, cols)?),
+                        _ => Linear::Q8(packed::pack_q8_0(bytes, rows, cols)?),
+                    });
+                }
+                GgmlDType::Q5_0 | GgmlDType::Q5_1 => {
+                    let tensor = to_fast_format(self.tensor(name)?)?;
+                    return Ok(Linear::Q8(packed::pack_q8_0(&tensor.data()?, rows, cols)?));
+                }
+                _ => {}
+            }
         }
-        let (rows, cols) = tensor.shape().dims2()?;
-        let packable = cols % packed::BLOCK == 0;
-        let linear = match tensor.dtype() {
-            GgmlDType::Q4_1 if packable => {
-                Linear::Q4(packed::pack_q4_1(&tensor.data()?, rows, cols)?)
-            }
-            GgmlDType::Q4_0 if packable => {
-                Linear::Q4(packed::pack_q4_0(&tensor.data()?, rows, cols)?)
-            }
-            GgmlDType::Q8_0 if packable => {
-                Linear::Q8(packed::pack_q8_0(&tensor.data()?, rows, cols)?)
-            }
-            _ => Linear::Candle {
-                matmul: QMatMul::from_qtensor(tensor)?,
-                rows,
-                cols,
-            },
-        };
-        Ok(linear)
+        Ok(Linear::Candle {
+            matmul: QMatMul::from_qtensor(self.tensor(name)?)?,
+            rows,
+            cols,
+        })
+    }
+
+    /// Reads `len` bytes of tensor data at `offset` into the reader's buffer.
+    fn raw(&mut self, name: &str, offset: u64, len: usize) -> Result<&[u8]> {
+        use std::io::{Read, Seek, SeekFrom};
+        self.buffer.resize(len, 0);
+        let start = self.content.tensor_data_offset + offset;
+        self.file
+            .seek(SeekFrom::Start(start))
+            .and_then(|_| self.file.read_exact(&mut self.buffer))
+            .map_err(|err| {
+                anyhow!(
+                    "cannot read tensor `{name}` ({len} bytes at offset {start}) from {}: {err}",
+                    self.path.display()
+                )
+            })?;
+        Ok(&self.buffer)
     }
 
     fn block(&mut self, layer: usize) -> Result<Block> {
