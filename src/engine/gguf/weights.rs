@@ -410,3 +410,74 @@ impl Weights {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Tensor;
+
+    fn matrix(rows: usize, cols: usize, seed: usize, dtype: GgmlDType) -> QTensor {
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| (((i + seed) * 4099 % 1013) as f32 / 506.5 - 1.0) * 0.25)
+            .collect();
+        let dense = Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap();
+        QTensor::quantize(&dense, dtype).unwrap()
+    }
+
+    fn packed_q8(tensor: &QTensor) -> Linear {
+        let (rows, cols) = tensor.shape().dims2().unwrap();
+        Linear::Q8(packed::pack_q8_0(&tensor.data().unwrap(), rows, cols).unwrap())
+    }
+
+    fn candle(tensor: QTensor) -> Linear {
+        let (rows, cols) = tensor.shape().dims2().unwrap();
+        Linear::Candle {
+            matmul: QMatMul::from_qtensor(tensor).unwrap(),
+            rows,
+            cols,
+        }
+    }
+
+    /// Runs each part on its own and checks that the fused output holds the same
+    /// values at the part's offset.
+    fn check_fused(parts: Vec<Linear>, alone: Vec<Linear>, packed: bool) {
+        let fused = Fused::new(parts).unwrap();
+        assert_eq!(fused.parts.len() == 1, packed);
+        let (m, cols) = (3, 64);
+        let x: Vec<f32> = (0..m * cols).map(|i| (i % 13) as f32 / 6.0 - 1.0).collect();
+        let mut scratch = Scratch::default();
+        let mut out = vec![0f32; m * fused.width];
+        fused.forward(&x, m, &mut scratch, &mut out).unwrap();
+        for (part, offset) in alone.iter().zip(&fused.offsets) {
+            let rows = part.rows();
+            let mut expected = vec![0f32; m * rows];
+            part.forward(&x, m, &mut scratch, &mut expected).unwrap();
+            for row in 0..m {
+                let got = &out[row * fused.width + offset..][..rows];
+                assert_eq!(got, &expected[row * rows..(row + 1) * rows], "row {row}");
+            }
+        }
+    }
+
+    #[test]
+    fn fused_packed_parts_match_separate_products() {
+        let a = matrix(12, 64, 1, GgmlDType::Q8_0);
+        let b = matrix(5, 64, 2, GgmlDType::Q8_0);
+        check_fused(
+            vec![packed_q8(&a), packed_q8(&b)],
+            vec![packed_q8(&a), packed_q8(&b)],
+            true,
+        );
+    }
+
+    #[test]
+    fn fused_mixed_formats_run_part_by_part() {
+        let a = matrix(12, 64, 1, GgmlDType::Q8_0);
+        let b = || matrix(6, 64, 3, GgmlDType::F16);
+        check_fused(
+            vec![packed_q8(&a), candle(b())],
+            vec![packed_q8(&a), candle(b())],
+            false,
+        );
+    }
+}
