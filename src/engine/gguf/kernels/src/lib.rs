@@ -4,7 +4,7 @@
 //!
 //! They live in their own crate so that test builds of the application can compile
 //! them with full optimisation (a `[profile.dev.package]` override), as they do
-//! candle: unoptimised, a forward pass is about a hundred times slower.
+//! candle. Unoptimised, decode ran at 1 token/s instead of over 100.
 
 pub mod attention;
 pub mod half;
