@@ -40,14 +40,14 @@ fn main() {
     };
     println!("machine: {}", machine());
     println!("model: {}", path.display());
-    let ours = match run_candle(&path) {
+    let ours = match run_embedded(&path) {
         Ok(figures) => figures,
         Err(err) => {
             println!("embedded engine failed: {err:#}");
             return;
         }
     };
-    print_figures("assisters (candle)", &ours);
+    print_figures("assisters", &ours);
     match run_llama_cpp(&path, &ours.prompt_text) {
         Ok(Some(figures)) => print_figures("llama.cpp (llama-cpp-python)", &figures),
         Ok(None) => println!("llama.cpp: skipped, llama-cpp-python is not importable by python3"),
@@ -93,7 +93,7 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores available, {}", std::env::consts::ARCH)
 }
 
-fn run_candle(path: &std::path::Path) -> anyhow::Result<Figures> {
+fn run_embedded(path: &std::path::Path) -> anyhow::Result<Figures> {
     // The first load warms the page cache; the second one is measured.
     drop(Loaded::load(path, MAX_CONTEXT)?);
     let started = Instant::now();

@@ -1,10 +1,11 @@
 //! The llama forward pass over plain `f32` buffers, with a preallocated key/value
 //! cache.
 //!
-//! Per block: RMSNorm, the fused Q/K/V projection, rotary position embedding on
-//! adjacent pairs (the layout GGUF llama files use), grouped-query attention over
-//! the cache, the output projection and a residual add; then RMSNorm, the fused
-//! gate/up projection, SwiGLU, the down projection and another residual add. A
+//! A block first runs RMSNorm, the fused Q/K/V projection, rotary position
+//! embedding on adjacent pairs (the layout GGUF llama files use), grouped-query
+//! attention over the cache, the output projection and a residual add. Then it
+//! runs RMSNorm, the fused gate/up projection, SwiGLU, the down projection and
+//! another residual add. A
 //! call runs all its tokens through each block at once, and the buffers are reused
 //! between calls, so a decode step allocates almost nothing.
 

@@ -41,7 +41,7 @@ impl Linear {
     }
 
     /// Writes `x · Wᵀ` for the `m` rows of `x` into `out` (`m * self.rows()` values,
-    /// row-major). `scratch` holds the quantised rows of `x` for packed matrices.
+    /// row-major). `scratch` keeps the quantised rows of `x` for packed matrices.
     pub fn forward(
         &self,
         x: &[f32],

@@ -1,7 +1,7 @@
 //! Loading a llama-architecture GGUF file: hyper-parameters and weights.
 //!
 //! Q4_0, Q4_1 and Q8_0 matrices are read straight from the file into the packed
-//! layout of `packed.rs`, on all cores. Q5_0 and Q5_1 ones are converted to Q8_0
+//! layout of `assisters_kernels::packed`, on all cores. Q5_0 and Q5_1 ones are converted to Q8_0
 //! first, and any other format stays with candle's `QMatMul`. The Q, K and V
 //! projections of a block become one matrix, and so do the gate and up projections,
 //! so each needs one pass over its input.
@@ -77,8 +77,8 @@ impl Hyper {
     }
 }
 
-/// Several matrices with the same input, run as one: each output row holds the
-/// parts side by side, part `i` starting at `offsets[i]`.
+/// Several matrices with the same input, run as one. An output row has the parts
+/// side by side, part `i` starting at `offsets[i]`.
 pub(crate) struct Fused {
     /// One packed matrix when every part could be packed in the same format, else
     /// the parts themselves.
@@ -252,7 +252,7 @@ impl<'a> Reader<'a> {
             })
     }
 
-    /// A 1-D tensor as `f32` values.
+    /// Reads a 1-D tensor as `f32` values.
     fn vector(&mut self, name: &str) -> Result<Vec<f32>> {
         Ok(self
             .tensor(name)?
@@ -261,7 +261,7 @@ impl<'a> Reader<'a> {
             .to_vec1::<f32>()?)
     }
 
-    /// A matrix, packed when its format allows.
+    /// Reads a matrix, packed when its format allows.
     fn linear(&mut self, name: &str) -> Result<Linear> {
         let info = self
             .content
@@ -334,8 +334,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The embedding table and the output head, which is the same matrix when the
-    /// file has no `output.weight`.
+    /// Reads the embedding table and the output head, which is the same matrix when
+    /// the file has no `output.weight`.
     fn embedding_and_head(&mut self) -> Result<(Embedding, Arc<Linear>, usize)> {
         let name = "token_embd.weight";
         let tied = !self.content.tensor_infos.contains_key("output.weight");

@@ -49,8 +49,9 @@ pub fn add_in_place(y: &mut [f32], x: &[f32]) {
     }
 }
 
-/// `e^x` to within two units in the last place for `x` in about ±87, and `e^-87.3`
-/// or `e^88.3` beyond that range (so softmax and SiLU never see infinities).
+/// `e^x` with a relative error below 3e-7 for `x` in -87..88 (checked by a test).
+/// Beyond -87.3 or 88.3 it returns the value at that bound, so softmax and SiLU
+/// never see an infinity.
 ///
 /// Range reduction to `x = n ln 2 + r` with `|r| <= ln 2 / 2`, then the Cephes
 /// `expf` polynomial for `e^r`; branch-free, so loops over it vectorise.
@@ -128,7 +129,8 @@ mod tests {
         }
         assert!(worst < 3e-7, "worst relative error {worst}");
         assert_eq!(exp(0.0), 1.0);
-        assert!(exp(-1000.0) > 0.0 && exp(-1000.0) < 1e-37);
+        assert!(exp(-1000.0) > 0.0);
+        assert!(exp(-1000.0) < 1e-37);
         assert!(exp(1000.0).is_finite());
         assert!(exp(f32::NEG_INFINITY) < 1e-37);
     }

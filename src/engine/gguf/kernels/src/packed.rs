@@ -62,7 +62,7 @@ impl<T> Packed<T> {
         self.rows.div_ceil(GROUP)
     }
 
-    /// The tiles of one row group, in block order.
+    /// Returns the tiles of one row group, in block order.
     pub fn group(&self, group: usize) -> &[T] {
         let blocks = self.blocks();
         &self.tiles[group * blocks..(group + 1) * blocks]
@@ -89,7 +89,7 @@ fn check_size(bytes: &[u8], rows: usize, cols: usize, block_bytes: usize) -> Res
     Ok(())
 }
 
-/// Repacks a Q4_1 matrix (`rows` blocks rows of `cols / 32` blocks, row-major).
+/// Repacks a Q4_1 matrix stored as `rows` rows of `cols / 32` blocks each.
 pub fn pack_q4_1(bytes: &[u8], rows: usize, cols: usize) -> Result<Packed<TileQ4>> {
     check_size(bytes, rows, cols, Q4_1_BYTES)?;
     Ok(pack_q4(bytes, rows, cols, Q4_1_BYTES, |block| {
@@ -99,8 +99,10 @@ pub fn pack_q4_1(bytes: &[u8], rows: usize, cols: usize) -> Result<Packed<TileQ4
     }))
 }
 
-/// Repacks a Q4_0 matrix as Q4_1 with `m = -8d`, which is exact: -8 times a half is
-/// a half unless it overflows, and no scale in a real file is that large.
+/// Repacks a Q4_0 matrix as Q4_1 with `m = -8d`. Multiplying a half by -8 is exact
+/// while the result fits in a half.
+///
+/// NOTE: a scale above 8188 would overflow `m` to infinity; no check rejects it.
 pub fn pack_q4_0(bytes: &[u8], rows: usize, cols: usize) -> Result<Packed<TileQ4>> {
     check_size(bytes, rows, cols, Q4_0_BYTES)?;
     Ok(pack_q4(bytes, rows, cols, Q4_0_BYTES, |block| {
@@ -110,8 +112,8 @@ pub fn pack_q4_0(bytes: &[u8], rows: usize, cols: usize) -> Result<Packed<TileQ4
     }))
 }
 
-/// Shared body of the 4-bit packers; `split` returns a block's `d`, `m` and its 16
-/// bytes of nibbles (low nibble of byte `j` is weight `j`, high nibble weight `j + 16`).
+/// Packs 4-bit blocks, which `split` turns into `d`, `m` and 16 bytes of nibbles.
+/// The low nibble of byte `j` is weight `j`, and the high nibble is weight `j + 16`.
 fn pack_q4(
     bytes: &[u8],
     rows: usize,
@@ -167,9 +169,9 @@ pub fn pack_q8_0(bytes: &[u8], rows: usize, cols: usize) -> Result<Packed<TileQ8
     Ok(Packed { rows, cols, tiles })
 }
 
-/// Concatenates matrices with the same number of columns along the rows, as if
-/// their rows followed each other; each part starts at a new row group, so parts
-/// whose row count is not a multiple of eight leave zero rows in between.
+/// Concatenates matrices with the same number of columns, the rows of each after
+/// those of the previous one. Each part starts at a new row group, so a part whose
+/// row count is not a multiple of eight leaves zero rows after it.
 pub fn concat<T: Clone>(parts: Vec<Packed<T>>) -> Result<(Packed<T>, Vec<usize>)> {
     let cols = parts.first().map_or(0, |part| part.cols);
     if parts.iter().any(|part| part.cols != cols) {

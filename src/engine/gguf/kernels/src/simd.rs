@@ -4,8 +4,8 @@
 //! operations in the same order, so their results are bit-identical.
 //!
 //! Q4_1 weights are unsigned nibbles, so `vpmaddubsw` multiplies them by the signed
-//! activation bytes directly; eight such products per lane stay below 2^15 and are
-//! summed in 16 bits. Q8_0 weights are signed, so the kernel multiplies their
+//! activation bytes directly. Eight such pair sums per lane stay below 2^15, so
+//! they are added in 16 bits. Q8_0 weights are signed, so the kernel multiplies their
 //! absolute values by the activations carrying the weights' signs, as ggml does,
 //! and widens every product pair to 32 bits.
 
@@ -20,8 +20,8 @@ pub fn q4_group<const R: usize>(tiles: &[TileQ4], acts: [&[ActBlock]; R]) -> Gro
     #[cfg(target_arch = "x86_64")]
     if avx2_available() {
         #[allow(unsafe_code)]
-        // SAFETY: the function only needs AVX2, FMA and F16C, which were detected on
-        // this CPU just above; it takes no pointers and does no unchecked indexing.
+        // SAFETY: the function needs AVX2, FMA and F16C, and the check above found
+        // them on this CPU. It takes no pointers and does no unchecked indexing.
         return unsafe { avx2::q4_group(tiles, acts) };
     }
     std::array::from_fn(|r| portable::q4_group(tiles, acts[r]))
@@ -32,7 +32,7 @@ pub fn q8_group<const R: usize>(tiles: &[TileQ8], acts: [&[ActBlock]; R]) -> Gro
     #[cfg(target_arch = "x86_64")]
     if avx2_available() {
         #[allow(unsafe_code)]
-        // SAFETY: as in `q4_group`: the features were detected just above.
+        // SAFETY: the check above found AVX2, FMA and F16C on this CPU.
         return unsafe { avx2::q8_group(tiles, acts) };
     }
     std::array::from_fn(|r| portable::q8_group(tiles, acts[r]))
