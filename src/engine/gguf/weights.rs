@@ -318,7 +318,11 @@ impl<'a> Reader<'a> {
     fn block(&mut self, layer: usize) -> Result<Block> {
         let name = |part: &str| format!("blk.{layer}.{part}.weight");
         let gate = self.linear(&name("ffn_gate"))?;
-        let hidden = gate.rows();
+        // The real row count: a packed matrix pads its rows to a whole group.
+        let hidden = match self.content.tensor_infos.get(&name("ffn_gate")) {
+            Some(info) => info.shape.dims2()?.0,
+            None => gate.rows(),
+        };
         Ok(Block {
             attn_norm: self.vector(&name("attn_norm"))?,
             qkv: Fused::new(vec![
