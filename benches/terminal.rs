@@ -410,6 +410,12 @@ fn main() {
         .build()
         .unwrap_or_else(|err| panic!("runtime: {err}"));
     let figures = runtime.block_on(measure());
+    let all: Vec<String> = figures
+        .latencies
+        .iter()
+        .map(|latency| format!("{:.0}", ms(*latency)))
+        .collect();
+    eprintln!("token to screen per marker, ms: {}", all.join(" "));
     let mut sorted = figures.latencies.clone();
     sorted.sort();
     let median = sorted[sorted.len() / 2];

@@ -8,7 +8,7 @@ use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, T
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Span;
 
-use super::highlight::highlight_code;
+use super::highlight::{highlight_code, highlight_code_if_ready};
 use super::sanitize::sanitize;
 use super::wrap::display_width;
 
@@ -39,7 +39,7 @@ const OPTIONS: Options = Options::ENABLE_TABLES
 /// Renders markdown `text` (sanitised here first) into logical lines.
 pub fn render_markdown(text: &str, code_theme: &str) -> Vec<MdLine> {
     let clean = sanitize(text);
-    let mut lines = render_raw(&clean, code_theme, false).lines;
+    let mut lines = render_raw(&clean, code_theme, false, false).lines;
     trim_blank_end(&mut lines);
     lines
 }
@@ -65,10 +65,20 @@ pub(super) struct Rendered {
 
 /// Renders `clean` without trimming blank lines at the end, and finds the last
 /// checkpoint. `prior_text` says the line before these ones has content.
-pub(super) fn render_raw(clean: &str, code_theme: &str, prior_text: bool) -> Rendered {
+///
+/// With `streaming`, a code block whose syntax is not ready is shown unstyled rather
+/// than stalling the frame (see [`highlight_code_if_ready`]), and no checkpoint
+/// follows it, so the block is rendered again, highlighted, on a later call.
+pub(super) fn render_raw(
+    clean: &str,
+    code_theme: &str,
+    prior_text: bool,
+    streaming: bool,
+) -> Rendered {
     let mut renderer = Renderer {
         code_theme,
         prior_text,
+        streaming,
         ..Renderer::default()
     };
     let mut depth = 0usize;
@@ -78,6 +88,7 @@ pub(super) fn render_raw(clean: &str, code_theme: &str, prior_text: bool) -> Ren
         if depth == 0 && matches!(event, Event::Start(_) | Event::Rule) {
             if let Some(offset) = resume_offset(clean, range.start, after_fence)
                 && renderer.at_top_level()
+                && !renderer.unstyled_code
             {
                 checkpoint = Some(Checkpoint {
                     offset,
@@ -120,6 +131,10 @@ fn resume_offset(clean: &str, start: usize, after_fence: bool) -> Option<usize> 
 #[derive(Default)]
 struct Renderer<'t> {
     code_theme: &'t str,
+    /// Code blocks are highlighted only when that cannot stall.
+    streaming: bool,
+    /// A code block was shown unstyled because its syntax was not ready.
+    unstyled_code: bool,
     /// The line before the first of `lines` has content (rendering resumed after it).
     prior_text: bool,
     lines: Vec<MdLine>,
@@ -380,7 +395,18 @@ impl Renderer<'_> {
         };
         let (prefix, indent) = self.prefix();
         let gutter = Span::styled("▏ ", Style::new().fg(Color::DarkGray));
-        for spans in highlight_code(&code, &language, self.code_theme) {
+        let highlighted = if self.streaming {
+            highlight_code_if_ready(&code, &language, self.code_theme)
+        } else {
+            Some(highlight_code(&code, &language, self.code_theme))
+        };
+        let highlighted = highlighted.unwrap_or_else(|| {
+            self.unstyled_code = true;
+            code.lines()
+                .map(|line| vec![Span::raw(line.to_owned())])
+                .collect()
+        });
+        for spans in highlighted {
             let mut line = prefix.clone();
             line.push(gutter.clone());
             line.extend(spans);

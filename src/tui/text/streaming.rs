@@ -10,9 +10,10 @@ use super::sanitize::sanitize;
 /// A top-level block is final once a later block has started on a complete line after
 /// a blank line or after a closing code fence: text appended later cannot join it to
 /// the next block or change how it parses. The lines of final blocks are kept; a call
-/// parses and renders only the rest. The result always equals
-/// [`render_markdown`](super::render_markdown) of
-/// the whole text.
+/// parses and renders only the rest. The result equals
+/// [`render_markdown`](super::render_markdown) of the whole text, except that a code
+/// block whose syntax is still being compiled in the background is shown unstyled for
+/// a few frames rather than stalling one.
 ///
 /// Sanitising is incremental too: no escape sequence or tab stop reaches past a
 /// newline, so complete lines are sanitised once.
@@ -36,8 +37,9 @@ pub struct StreamingMarkdown {
     whole: bool,
 }
 
-/// One rendering of a [`StreamingMarkdown`]: `done[..done_len]` followed by `tail`
-/// equals [`render_markdown`](super::render_markdown) of the text.
+/// One rendering of a [`StreamingMarkdown`]: `done[..done_len]` followed by `tail`,
+/// which equals [`render_markdown`](super::render_markdown) of the text apart from
+/// code that is not highlighted yet.
 #[derive(Debug)]
 pub struct StreamedLines<'a> {
     /// Lines of the final blocks; they only grow until `generation` changes.
@@ -72,7 +74,7 @@ impl StreamingMarkdown {
         tail_text.push_str(&self.clean_lines[self.done_bytes..]);
         tail_text.push_str(&last_line);
         let prior = self.done.last().is_some_and(|line| !line.spans.is_empty());
-        let rendered = render_raw(&tail_text, code_theme, prior);
+        let rendered = render_raw(&tail_text, code_theme, prior, true);
         let mut tail = rendered.lines;
         // A checkpoint always lies within complete lines, so inside `clean_lines`.
         if let Some(checkpoint) = rendered.checkpoint.filter(|_| !self.whole) {
@@ -120,6 +122,9 @@ mod tests {
 
     fn check_chunking(text: &str, seed: u64) {
         use rand::{Rng, SeedableRng};
+        // Streamed code is highlighted only once its syntax has been used, and the
+        // comparison needs it highlighted.
+        crate::tui::text::highlight_code("fn main() {}", "rust", "base16-ocean.dark");
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut stream = StreamingMarkdown::default();
         let mut end = 0;
@@ -146,6 +151,53 @@ mod tests {
         for seed in 0..40 {
             check_chunking(STREAMED, seed);
         }
+    }
+
+    /// Returns the lines of one rendering, how many of them are final, and whether its
+    /// code line has colours.
+    fn code_styled(stream: &mut StreamingMarkdown, text: &str) -> (Vec<MdLine>, usize, bool) {
+        let rendered = stream.render(text, "base16-ocean.dark");
+        let done_len = rendered.done_len;
+        let mut lines = rendered.done[..rendered.done_len].to_vec();
+        lines.extend(rendered.tail);
+        let code = lines.iter().find(|line| {
+            line.spans
+                .iter()
+                .any(|span| span.content.contains("module"))
+        });
+        let styled = code.is_some_and(|line| {
+            line.spans
+                .iter()
+                .skip(1)
+                .any(|span| span.style != ratatui::style::Style::default())
+        });
+        (lines, done_len, styled)
+    }
+
+    #[test]
+    fn cold_syntax_code_is_not_kept_unstyled() {
+        // Loads the syntax sets; no other test highlights Erlang.
+        crate::tui::text::highlight_code("fn main() {}", "rust", "base16-ocean.dark");
+        let text = "```erlang\n-module(m).\nf(X) -> X + 1.\n```\n\nAfter the code.\n\nMore.";
+        let mut stream = StreamingMarkdown::default();
+        let (_, done_len, styled) = code_styled(&mut stream, text);
+        assert!(!styled, "the first rendering waited for the syntax");
+        assert_eq!(done_len, 0, "unstyled code must stay open");
+
+        // The syntax compiles in the background; a later rendering is highlighted.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let lines = loop {
+            let (lines, _, styled) = code_styled(&mut stream, text);
+            if styled {
+                break lines;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the Erlang code was never highlighted"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert_eq!(lines, render_markdown(text, "base16-ocean.dark"));
     }
 
     #[test]

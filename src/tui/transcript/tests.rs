@@ -49,6 +49,8 @@ fn whole(content: &str, width: u16, styles: &Styles) -> Vec<Line<'static>> {
 #[test]
 fn incremental_layout_equals_full_layout() {
     let styles = Styles::default();
+    // Streamed code is highlighted only once its syntax has been used.
+    crate::tui::text::highlight_code("fn main() {}", "rust", &styles.code_theme);
     for (seed, text) in (0..25)
         .map(|seed| (seed, REPLY))
         .chain((0..25).map(|seed| (seed, LONG_PARAGRAPH)))
