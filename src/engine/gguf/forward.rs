@@ -45,7 +45,7 @@ struct Buffers {
     scratch: Scratch,
 }
 
-/// Sets `buffer` to `len` values without keeping its old contents meaningful.
+/// Resizes `buffer` to `len` values and returns them; callers overwrite them all.
 fn sized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
     buffer.resize(len, 0.0);
     &mut buffer[..len]
@@ -184,6 +184,20 @@ fn run_block(
     rotary: &Rotary<'_>,
     b: &mut Buffers,
 ) -> Result<()> {
+    attention_step(hyper, block, cache, pos, len, rotary, b)?;
+    mlp_step(hyper, block, len, b)
+}
+
+/// RMSNorm, Q/K/V, rotary, attention and the output projection, added to `b.x`.
+fn attention_step(
+    hyper: &Hyper,
+    block: &Block,
+    cache: &mut KvCache,
+    pos: usize,
+    len: usize,
+    rotary: &Rotary<'_>,
+    b: &mut Buffers,
+) -> Result<()> {
     let (dim, eps) = (hyper.dim, hyper.eps as f32);
     let normed = sized(&mut b.normed, len * dim);
     rms_norm(&b.x, &block.attn_norm, eps, normed);
@@ -218,7 +232,12 @@ fn run_block(
         projected: &mut b.projected,
         scratch: &mut b.scratch,
     };
-    residual(&block.wo, &b.attended, len, dim, stream)?;
+    residual(&block.wo, &b.attended, len, dim, stream)
+}
+
+/// RMSNorm, gate/up, SwiGLU and the down projection, added to `b.x`.
+fn mlp_step(hyper: &Hyper, block: &Block, len: usize, b: &mut Buffers) -> Result<()> {
+    let (dim, eps) = (hyper.dim, hyper.eps as f32);
     let normed = sized(&mut b.normed, len * dim);
     rms_norm(&b.x, &block.ffn_norm, eps, normed);
     let width = block.gate_up.width;
