@@ -283,6 +283,19 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// Returns a `/proc/PID/status` field such as `VmRSS`, in KiB.
+/// Returns the KiB of memory that the process touched in the next `idle`: its idle
+/// working set. Writing 1 to `clear_refs` clears the referenced bit of every page it
+/// has mapped, and `smaps_rollup` then counts the pages touched since.
+fn working_set_kib(pid: u32, idle: Duration) -> Option<u64> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "1").ok()?;
+    std::thread::sleep(idle);
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("Referenced:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -297,6 +310,7 @@ struct Figures {
     rss_kib: u64,
     rss_anon_kib: u64,
     rss_file_kib: u64,
+    working_set_kib: Option<u64>,
     cpu: f64,
     stream_time: Duration,
     latencies: Vec<Duration>,
@@ -344,6 +358,7 @@ async fn measure() -> Figures {
         let rss_kib = status_kib(pid, "VmRSS");
         let rss_anon_kib = status_kib(pid, "RssAnon");
         let rss_file_kib = status_kib(pid, "RssFile");
+        let working_set_kib = working_set_kib(pid, Duration::from_secs(2));
 
         app.send("\u{e}");
         std::thread::sleep(Duration::from_millis(200));
@@ -368,6 +383,7 @@ async fn measure() -> Figures {
             rss_kib,
             rss_anon_kib,
             rss_file_kib,
+            working_set_kib,
             cpu,
             stream_time,
             shown,
@@ -375,7 +391,16 @@ async fn measure() -> Figures {
     })
     .await
     .unwrap_or_else(|err| panic!("measuring: {err}"));
-    let (first_paint, rss_kib, rss_anon_kib, rss_file_kib, cpu, stream_time, shown) = figures;
+    let (
+        first_paint,
+        rss_kib,
+        rss_anon_kib,
+        rss_file_kib,
+        working_set_kib,
+        cpu,
+        stream_time,
+        shown,
+    ) = figures;
     let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
     let mut latencies = Vec::new();
     for (word, sent_at) in &sent {
@@ -396,6 +421,7 @@ async fn measure() -> Figures {
         rss_kib,
         rss_anon_kib,
         rss_file_kib,
+        working_set_kib,
         cpu,
         stream_time,
         latencies,
@@ -432,6 +458,12 @@ fn main() {
         mib(figures.rss_anon_kib),
         mib(figures.rss_file_kib)
     );
+    if let Some(kib) = figures.working_set_kib {
+        println!(
+            "| memory touched in the next 2 s idle (working set) | {:.1} MiB | |",
+            mib(kib)
+        );
+    }
     println!(
         "| CPU for a {TOKENS}-token reply ({:.1} s from Enter to the last token) | {:.2} s | 0.5 s |",
         figures.stream_time.as_secs_f64(),
