@@ -29,7 +29,12 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     } else {
         transcript.visible_lines(inner.width, inner.height, &app.styles)
     };
-    frame.render_widget(Paragraph::new(lines), inner);
+    // The lines are wrapped to the pane already, so they are written straight into
+    // the buffer, which is cheaper than a `Paragraph` laying them out again.
+    let buffer = frame.buffer_mut();
+    for (row, line) in (inner.y..inner.bottom()).zip(&lines) {
+        buffer.set_line(inner.x, row, line, inner.width);
+    }
     if transcript.unseen_below && app.scrolled_up() {
         let marker = " ↓ new text below (G) ";
         let width = u16::try_from(marker.chars().count())
