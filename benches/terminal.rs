@@ -5,6 +5,8 @@
 //! - first paint: from spawning the process to the first screen showing the
 //!   assistants pane;
 //! - idle RSS: `VmRSS` of `/proc/PID/status` after 2 s without input;
+//! - idle working set: the memory the app touches in the next 2 s without input
+//!   (`clear_refs`, then `Referenced` of `smaps_rollup`);
 //! - CPU: `utime + stime` of `/proc/PID/stat` from pressing Enter until a
 //!   5,000-token reply streamed at one token per 2 ms is on screen and finished;
 //! - latency: for every 250th token (a marker word), the time from the engine
