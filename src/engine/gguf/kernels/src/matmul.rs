@@ -40,15 +40,9 @@ fn q4_rows(
     groups: Range<usize>,
     dst: &mut [f32],
 ) {
-    unit_rows(
-        w,
-        x,
-        rows,
-        groups,
-        dst,
-        |tiles, acts| q4_group::<4>(tiles, acts),
-        |tiles, act| q4_group::<1>(tiles, [act])[0],
-    );
+    unit_rows(w, x, rows, groups, dst, q4_group::<4>, |tiles, act| {
+        q4_group::<1>(tiles, [act])[0]
+    });
 }
 
 fn q8_rows(
@@ -58,15 +52,9 @@ fn q8_rows(
     groups: Range<usize>,
     dst: &mut [f32],
 ) {
-    unit_rows(
-        w,
-        x,
-        rows,
-        groups,
-        dst,
-        |tiles, acts| q8_group::<4>(tiles, acts),
-        |tiles, act| q8_group::<1>(tiles, [act])[0],
-    );
+    unit_rows(w, x, rows, groups, dst, q8_group::<4>, |tiles, act| {
+        q8_group::<1>(tiles, [act])[0]
+    });
 }
 
 /// Runs a unit four activation rows at a time, then the remaining rows one by one.
