@@ -12,3 +12,5 @@ pub mod matmul;
 pub mod ops;
 pub mod packed;
 pub mod simd;
+#[cfg(test)]
+mod test_data;

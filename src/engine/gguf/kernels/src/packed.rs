@@ -281,27 +281,15 @@ fn quantize_block(x: &[f32]) -> ActBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::{Device, Tensor};
+    use candle_core::quantized::GgmlDType;
 
     fn sample(rows: usize, cols: usize, seed: usize) -> Vec<f32> {
-        (0..rows * cols)
-            .map(|i| (((i + seed) * 7919 % 1999) as f32 / 999.5 - 1.0) * (1.0 + (i % 7) as f32))
-            .collect()
+        crate::test_data::sample(rows, cols, seed, 7)
     }
 
     /// The matrix in `dtype`, its file bytes and candle's dequantised values.
     fn quantized(rows: usize, cols: usize, dtype: GgmlDType) -> (Vec<u8>, Vec<f32>) {
-        let dense = Tensor::from_vec(sample(rows, cols, 3), (rows, cols), &Device::Cpu).unwrap();
-        let q = QTensor::quantize(&dense, dtype).unwrap();
-        let values = q
-            .dequantize(&Device::Cpu)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        (q.data().unwrap().into_owned(), values)
+        crate::test_data::quantized(rows, cols, dtype, 3, 7)
     }
 
     #[test]

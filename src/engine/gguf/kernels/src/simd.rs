@@ -178,24 +178,11 @@ mod tests {
     use candle_core::quantized::GgmlDType;
 
     fn sample(rows: usize, cols: usize, seed: usize) -> Vec<f32> {
-        (0..rows * cols)
-            .map(|i| (((i + seed) * 7919 % 1999) as f32 / 999.5 - 1.0) * (1.0 + (i % 5) as f32))
-            .collect()
+        crate::test_data::sample(rows, cols, seed, 5)
     }
 
     fn file_bytes(rows: usize, cols: usize, dtype: GgmlDType) -> (Vec<u8>, Vec<f32>) {
-        use candle_core::quantized::QTensor;
-        use candle_core::{Device, Tensor};
-        let dense = Tensor::from_vec(sample(rows, cols, 5), (rows, cols), &Device::Cpu).unwrap();
-        let q = QTensor::quantize(&dense, dtype).unwrap();
-        let values = q
-            .dequantize(&Device::Cpu)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        (q.data().unwrap().into_owned(), values)
+        crate::test_data::quantized(rows, cols, dtype, 5, 5)
     }
 
     /// `sum_k w[row][k] * dequantised x[k]`, in f64.
