@@ -436,7 +436,14 @@ async fn external_editor_replaces_draft() {
         std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755))
             .unwrap_or_else(|err| panic!("chmod: {err}"));
     }
-    let mut screen = Screen::launch_with(&env, &[("VISUAL", editor.as_path())]);
+    // An empty $VISUAL counts as unset, so $EDITOR is used.
+    let mut screen = Screen::launch_with(
+        &env,
+        &[
+            ("VISUAL", std::path::Path::new("")),
+            ("EDITOR", editor.as_path()),
+        ],
+    );
     screen.wait_for("Draft Bot").await;
 
     screen.typed("hello");

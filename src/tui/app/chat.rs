@@ -202,7 +202,7 @@ impl App {
         }
         if self.stream.is_some() || self.tool_run.is_some() {
             self.show_local_error(
-                "busy",
+                super::BUSY,
                 "a reply is still running; press Esc to stop it first".to_owned(),
             );
             return Vec::new();
@@ -214,15 +214,17 @@ impl App {
             );
             return Vec::new();
         };
-        self.composer.take_for_send();
-        match self.transcript.thread_id.clone() {
+        let clear_draft = self.composer.take_for_send();
+        let mut effects = match self.transcript.thread_id.clone() {
             Some(thread_id) => self.start_send(thread_id, assistant_id, content),
             None => {
                 self.composer.queued = Some(content);
                 self.transcript = Default::default();
                 vec![Effect::CreateThread { assistant_id }]
             }
-        }
+        };
+        effects.insert(0, clear_draft);
+        effects
     }
 
     fn start_send(

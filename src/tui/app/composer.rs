@@ -175,14 +175,20 @@ impl Composer {
         }]
     }
 
-    /// Clears the composer for a send and remembers the text for recall.
-    pub fn take_for_send(&mut self) {
+    /// Clears the composer for a send, remembers the text for recall, and returns the
+    /// removal of the thread's saved draft, so a restart does not offer the sent text
+    /// again. A send that fails puts the text back and saves it again.
+    pub fn take_for_send(&mut self) -> Effect {
         let text = self.text();
         self.sending = std::mem::take(&mut self.attachments);
         self.last_sent = Some(text);
         self.set_text("");
         self.changed_at = None;
         self.drafts.remove(&self.thread_key);
+        Effect::SaveDraft {
+            thread_key: self.thread_key.clone(),
+            text: String::new(),
+        }
     }
 
     /// Puts back text that failed to send, before anything typed since.

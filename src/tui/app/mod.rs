@@ -66,6 +66,9 @@ pub enum Dialog {
     ToolApproval { call: PendingToolCall },
 }
 
+/// Code of the error shown when a message is sent while a reply is still running.
+pub(super) const BUSY: &str = "busy";
+
 /// An error shown in the status bar until dismissed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShownError {
@@ -405,10 +408,20 @@ impl App {
         Vec::new()
     }
 
-    /// Esc: cancel the stream, else close the top dialog or the editor, else dismiss
-    /// the error.
+    /// Esc: dismiss an error shown while a reply runs, else cancel the stream, else
+    /// close the top dialog or the editor, else dismiss the error. The error's hint
+    /// offers Esc to dismiss it, so that press must not stop the reply as well. The
+    /// exception is the error that asks the user to press Esc to stop the reply.
     fn cancel(&mut self) -> Vec<Effect> {
+        let streaming = self.stream.is_some() || self.tool_run.is_some();
+        if streaming && self.error.as_ref().is_some_and(|e| e.code != BUSY) {
+            self.error = None;
+            return Vec::new();
+        }
         if let Some(effects) = self.stop_stream() {
+            if self.error.as_ref().is_some_and(|e| e.code == BUSY) {
+                self.error = None;
+            }
             return effects;
         }
         if let Some(dialog) = self.dialogs.pop() {

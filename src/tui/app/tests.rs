@@ -1026,6 +1026,30 @@ fn drafts_save_after_debounce() {
 }
 
 #[test]
+fn send_removes_saved_draft() {
+    let mut app = open_app();
+    let start = app.now;
+    typed(&mut app, "hello");
+    let saved = app.update(Action::Tick {
+        now: start + Duration::from_secs(1),
+        rate_limit: None,
+    });
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let effects = app.update(key(KeyCode::Enter));
+    assert!(
+        effects.contains(&Effect::SaveDraft {
+            thread_key: "thread_1".into(),
+            text: String::new()
+        }),
+        "{effects:?}"
+    );
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Send { .. })),
+        "{effects:?}"
+    );
+}
+
+#[test]
 fn quit_flushes_unsaved_draft() {
     let mut app = open_app();
     typed(&mut app, "unsaved");
@@ -1097,6 +1121,35 @@ fn esc_dismisses_error() {
     let mut app = loaded_app();
     app.show_error("x", &ApiError::Transport("down".into()));
     app.update(key(KeyCode::Esc));
+    assert!(app.error.is_none());
+}
+
+#[test]
+fn esc_dismisses_error_before_stopping_reply() {
+    let mut app = open_app();
+    let id = send_hello(&mut app);
+    delta(&mut app, id, "partial");
+    app.show_error("x", &ApiError::Transport("down".into()));
+
+    let effects = app.update(key(KeyCode::Esc));
+    assert!(effects.is_empty(), "{effects:?}");
+    assert!(app.error.is_none());
+    assert!(app.stream.is_some(), "the reply must keep running");
+
+    let effects = app.update(key(KeyCode::Esc));
+    assert_eq!(effects, vec![Effect::CancelStream { stream_id: id }]);
+}
+
+#[test]
+fn esc_after_busy_error_stops_reply() {
+    let mut app = open_app();
+    let id = send_hello(&mut app);
+    typed(&mut app, "another");
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.error.as_ref().map(|e| e.code.as_str()), Some("busy"));
+
+    let effects = app.update(key(KeyCode::Esc));
+    assert_eq!(effects, vec![Effect::CancelStream { stream_id: id }]);
     assert!(app.error.is_none());
 }
 

@@ -284,8 +284,11 @@ async fn edit_externally(
     text: &str,
     input: &mut Input,
 ) -> anyhow::Result<Result<String, String>> {
-    let editor = std::env::var("VISUAL")
-        .or_else(|_| std::env::var("EDITOR"))
+    // An empty variable counts as unset.
+    let editor = ["VISUAL", "EDITOR"]
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
         .unwrap_or_default();
     let mut words = editor.split_whitespace();
     let Some(program) = words.next() else {
@@ -294,6 +297,7 @@ async fn edit_externally(
         ));
     };
     let args: Vec<&str> = words.collect();
+    // NOTE: the file stays behind when the app is killed while the editor runs.
     let path = std::env::temp_dir().join(format!("assisters-draft-{}.md", std::process::id()));
     if let Err(err) = write_private(&path, text) {
         return Ok(Err(format!(
@@ -313,11 +317,10 @@ async fn edit_externally(
     let edited = std::fs::read_to_string(&path);
     let _ = std::fs::remove_file(&path);
     Ok(match status {
-        Ok(status) if status.success() => {
-            edited.map_err(|err| format!("cannot read the edited draft: {err}"))
-        }
+        Ok(status) if status.success() => edited
+            .map_err(|err| format!("cannot read the edited draft: {err}; the draft is unchanged")),
         Ok(status) => Err(format!(
-            "the editor {program:?} exited with {status}; the draft is unchanged"
+            "the editor {program:?} failed ({status}); the draft is unchanged"
         )),
         Err(err) => Err(format!("cannot start the editor {program:?}: {err}")),
     })
