@@ -336,7 +336,7 @@ fn default_bindings() -> Vec<Binding> {
             X::Global,
             KeyChord::plain(K::Esc),
             C::Cancel,
-            "stop reply, close dialog",
+            "dismiss error, stop reply, close dialog",
             false,
         ),
         (
