@@ -348,7 +348,7 @@ async fn measure() -> Figures {
 
     let app = App::launch(home.path(), &server.base_url());
     let (pid, spawned, seen) = (app.pid, app.spawned, Arc::clone(&app.seen));
-    let figures = tokio::task::spawn_blocking(move || {
+    let measured = tokio::task::spawn_blocking(move || {
         app.wait_for("Bench Bot");
         let first_paint = seen
             .lock()
@@ -380,7 +380,7 @@ async fn measure() -> Figures {
         let stream_time = last.duration_since(started);
         let shown = seen.lock().map(|s| s.markers.clone()).unwrap_or_default();
         app.quit();
-        (
+        let figures = Figures {
             first_paint,
             rss_kib,
             rss_anon_kib,
@@ -388,21 +388,14 @@ async fn measure() -> Figures {
             working_set_kib,
             cpu,
             stream_time,
-            shown,
-        )
+            latencies: Vec::new(),
+            last_latency: Duration::ZERO,
+        };
+        (figures, shown)
     })
     .await
     .unwrap_or_else(|err| panic!("measuring: {err}"));
-    let (
-        first_paint,
-        rss_kib,
-        rss_anon_kib,
-        rss_file_kib,
-        working_set_kib,
-        cpu,
-        stream_time,
-        shown,
-    ) = figures;
+    let (mut figures, shown) = measured;
     let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
     let mut latencies = Vec::new();
     for (word, sent_at) in &sent {
@@ -416,19 +409,10 @@ async fn measure() -> Figures {
         TOKENS / MARK_EVERY,
         "markers sent: {sent:?}"
     );
-    let last_latency = latencies.last().copied().unwrap_or_default();
+    figures.last_latency = latencies.last().copied().unwrap_or_default();
+    figures.latencies = latencies;
     let _ = server.shutdown().await;
-    Figures {
-        first_paint,
-        rss_kib,
-        rss_anon_kib,
-        rss_file_kib,
-        working_set_kib,
-        cpu,
-        stream_time,
-        latencies,
-        last_latency,
-    }
+    figures
 }
 
 fn main() {
