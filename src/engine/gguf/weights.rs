@@ -442,7 +442,7 @@ mod tests {
         }
     }
 
-    /// Runs each part on its own and checks that the fused output holds the same
+    /// Runs each part on its own and checks that the fused output contains the same
     /// values at the part's offset.
     fn check_fused(parts: Vec<Linear>, alone: Vec<Linear>, packed: bool) {
         let fused = Fused::new(parts).unwrap();

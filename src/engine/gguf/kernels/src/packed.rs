@@ -287,7 +287,7 @@ mod tests {
         crate::test_data::sample(rows, cols, seed, 7)
     }
 
-    /// The matrix in `dtype`, its file bytes and candle's dequantised values.
+    /// Returns the sample matrix in `dtype`: its file bytes and candle's dequantised values.
     fn quantized(rows: usize, cols: usize, dtype: GgmlDType) -> (Vec<u8>, Vec<f32>) {
         crate::test_data::quantized(rows, cols, dtype, 3, 7)
     }
