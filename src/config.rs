@@ -38,6 +38,16 @@ impl Paths {
         })
     }
 
+    /// Returns directories named `config`, `data` and `state` under `root`.
+    #[cfg(test)]
+    pub(crate) fn under(root: &std::path::Path) -> Paths {
+        Paths {
+            config_dir: root.join("config"),
+            data_dir: root.join("data"),
+            state_dir: root.join("state"),
+        }
+    }
+
     /// Returns the default path of `config.toml`.
     pub fn config_file(&self) -> PathBuf {
         self.config_dir.join("config.toml")

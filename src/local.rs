@@ -216,14 +216,6 @@ fn starter() -> AssistantCreate {
 mod tests {
     use super::*;
 
-    fn paths(dir: &Path) -> Paths {
-        Paths {
-            config_dir: dir.join("config"),
-            data_dir: dir.join("data"),
-            state_dir: dir.join("state"),
-        }
-    }
-
     #[test]
     fn keys_are_random_and_long() {
         let (a, b) = (random_key(), random_key());
@@ -236,7 +228,7 @@ mod tests {
         let Ok(dir) = tempfile::tempdir() else {
             panic!("temp dir");
         };
-        let paths = paths(dir.path());
+        let paths = Paths::under(dir.path());
         let path = model::default_model_path(&paths);
         assert_eq!(
             inspect_default_model(&paths),

@@ -12,6 +12,10 @@
 // thread stops on one, the original byte goes back, the thread's instruction pointer
 // moves back onto it, and the thread goes on: every function costs one stop at most.
 // Linux x86-64 only.
+//
+// NOTE: a child that the program forks inherits the breakpoints untraced and dies on
+// the first one it reaches. The app's start does not fork, but the server's code
+// interpreter does, so trace the app against a separate server.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -93,7 +97,7 @@ static unsigned long load_address(pid_t pid) {
         }
     }
     fclose(maps);
-    if (!start) { fprintf(stderr, "trace: no mapping of %s\n", exe); exit(2); }
+    if (!start) { fprintf(stderr, "trace: %s is not mapped in %s\n", exe, path); exit(2); }
     return start;
 }
 

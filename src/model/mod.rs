@@ -154,17 +154,9 @@ pub fn validate_sha256(hex: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn paths(dir: &Path) -> Paths {
-        Paths {
-            config_dir: dir.join("config"),
-            data_dir: dir.join("data"),
-            state_dir: dir.join("state"),
-        }
-    }
-
     #[test]
     fn default_path_is_in_the_data_dir() {
-        let paths = paths(Path::new("/x"));
+        let paths = Paths::under(Path::new("/x"));
         assert_eq!(
             default_model_path(&paths),
             Path::new("/x/data/models/SmolLM2-135M-Instruct.Q4_1.gguf")

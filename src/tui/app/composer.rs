@@ -77,7 +77,8 @@ pub fn to_input(key: &KeyEvent) -> Input {
     }
 }
 
-fn textarea_with(text: &str) -> TextArea<'static> {
+/// Returns a text area containing `text`, with the cursor at its end.
+pub(super) fn textarea_at_end(text: &str) -> TextArea<'static> {
     let lines: Vec<String> = if text.is_empty() {
         vec![String::new()]
     } else {
@@ -92,7 +93,7 @@ fn textarea_with(text: &str) -> TextArea<'static> {
 impl Composer {
     pub fn new(drafts: BTreeMap<String, String>) -> Self {
         Composer {
-            textarea: textarea_with(""),
+            textarea: textarea_at_end(""),
             thread_key: "new".to_owned(),
             drafts,
             last_sent: None,
@@ -136,7 +137,7 @@ impl Composer {
     }
 
     fn set_text(&mut self, text: &str) {
-        self.textarea = textarea_with(text);
+        self.textarea = textarea_at_end(text);
     }
 
     fn changed(&mut self, now: Instant) {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use crossterm::event::KeyEvent;
-use ratatui_textarea::{CursorMove, TextArea};
+use ratatui_textarea::TextArea;
 
 use crate::api::ApiError;
 use crate::api::types::{Assistant, AssistantCreate, AssistantUpdate, Settings};
@@ -13,7 +13,7 @@ use crate::api::types::{Assistant, AssistantCreate, AssistantUpdate, Settings};
 use super::super::action::Effect;
 use super::super::keys::Command;
 use super::super::text::sanitize;
-use super::composer::to_input;
+use super::composer::{textarea_at_end, to_input};
 use super::{App, Dialog, Focus};
 
 /// A field of the form, in Tab order.
@@ -85,18 +85,6 @@ pub struct EditorForm {
 
 fn number_text(value: Option<f64>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
-}
-
-fn textarea_at_end(text: &str) -> TextArea<'static> {
-    let lines: Vec<String> = if text.is_empty() {
-        vec![String::new()]
-    } else {
-        text.split('\n').map(str::to_owned).collect()
-    };
-    let mut textarea = TextArea::new(lines);
-    textarea.move_cursor(CursorMove::Bottom);
-    textarea.move_cursor(CursorMove::End);
-    textarea
 }
 
 impl EditorForm {
