@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui_textarea::{CursorMove, Input, Key, TextArea};
+use ratatui_textarea::{CursorMove, Input, Key, TextArea, WrapMode};
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
 
 use super::super::action::{DRAFT_DEBOUNCE, Effect};
 use super::super::keys::Command;
@@ -77,7 +79,34 @@ pub fn to_input(key: &KeyEvent) -> Input {
     }
 }
 
-/// Returns a text area containing `text`, with the cursor at its end.
+/// Returns the rows that `line` takes when the text area wraps it at `width` columns:
+/// at word boundaries, and inside a word only when the word alone is wider.
+fn wrapped_rows(line: &str, width: usize) -> usize {
+    let width = width.max(1);
+    let mut rows = 1;
+    let mut used = 0;
+    for word in line.split_word_bounds() {
+        let word_width = word.width();
+        if used + word_width <= width {
+            used += word_width;
+        } else if word_width <= width {
+            rows += 1;
+            used = word_width;
+        } else {
+            // A word wider than the row fills rows of its own, then goes on in the
+            // next one.
+            if used > 0 {
+                rows += 1;
+            }
+            rows += (word_width - 1) / width;
+            used = (word_width - 1) % width + 1;
+        }
+    }
+    rows
+}
+
+/// Returns a text area containing `text`, with the cursor at its end and long lines
+/// wrapped at word boundaries.
 pub(super) fn textarea_at_end(text: &str) -> TextArea<'static> {
     let lines: Vec<String> = if text.is_empty() {
         vec![String::new()]
@@ -85,6 +114,7 @@ pub(super) fn textarea_at_end(text: &str) -> TextArea<'static> {
         text.split('\n').map(str::to_owned).collect()
     };
     let mut textarea = TextArea::new(lines);
+    textarea.set_wrap_mode(WrapMode::WordOrGlyph);
     textarea.move_cursor(CursorMove::Bottom);
     textarea.move_cursor(CursorMove::End);
     textarea
@@ -130,10 +160,19 @@ impl Composer {
         self.textarea.lines().iter().all(String::is_empty)
     }
 
-    /// Rows the composer takes, borders included.
-    pub fn height(&self) -> u16 {
-        let lines = u16::try_from(self.textarea.lines().len()).unwrap_or(u16::MAX);
-        lines.saturating_add(2).clamp(3, MAX_HEIGHT)
+    /// Returns the rows the composer takes, borders included, when `width` columns
+    /// fit inside its borders: one row for each line of the draft as it wraps there.
+    pub fn height(&self, width: u16) -> u16 {
+        let rows: usize = self
+            .textarea
+            .lines()
+            .iter()
+            .map(|line| wrapped_rows(line, usize::from(width)))
+            .sum();
+        u16::try_from(rows)
+            .unwrap_or(u16::MAX)
+            .saturating_add(2)
+            .clamp(3, MAX_HEIGHT)
     }
 
     fn set_text(&mut self, text: &str) {
@@ -318,6 +357,53 @@ impl App {
             Err(message) => self.show_local_error("editor_failed", message),
         }
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod wrap_tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_short_and_empty_lines() {
+        assert_eq!(wrapped_rows("", 10), 1);
+        assert_eq!(wrapped_rows("hello", 10), 1);
+        assert_eq!(wrapped_rows("0123456789", 10), 1);
+    }
+
+    #[test]
+    fn rows_break_at_words() {
+        // "hello " fills 6 columns, and "world" no longer fits in the 4 left.
+        assert_eq!(wrapped_rows("hello world", 10), 2);
+        assert_eq!(wrapped_rows("aa bb cc dd ee", 5), 3);
+    }
+
+    #[test]
+    fn rows_split_a_word_wider_than_the_row() {
+        assert_eq!(wrapped_rows("abcdefghijkl", 5), 3);
+        assert_eq!(wrapped_rows("hi abcdefghij", 5), 3);
+    }
+
+    #[test]
+    fn rows_count_wide_characters() {
+        assert_eq!(wrapped_rows("你好你好你好", 6), 2);
+    }
+
+    #[test]
+    fn height_counts_wrapped_rows() {
+        let mut composer = Composer::new(BTreeMap::new());
+        assert_eq!(composer.height(40), 3, "an empty draft takes one row");
+        composer.set_text("one\ntwo");
+        assert_eq!(composer.height(40), 4);
+        composer.set_text(&"word ".repeat(20));
+        assert_eq!(
+            composer.height(40),
+            5,
+            "100 columns of words wrap to 3 rows"
+        );
+        assert_eq!(composer.height(200), 3);
+        composer.set_text(&"word ".repeat(400));
+        assert_eq!(composer.height(40), MAX_HEIGHT);
     }
 }
 

@@ -270,7 +270,7 @@ impl App {
         areas(
             Rect::new(0, 0, self.size.0, self.size.1),
             self.editor.is_some(),
-            self.composer.height(),
+            |width| self.composer.height(width),
         )
     }
 

@@ -137,6 +137,32 @@ fn instruction_editor() {
 }
 
 #[test]
+fn long_draft_wraps_in_composer() {
+    snapshot_both("composer_wrapped", || {
+        let mut app = rich_app();
+        app.focus = Focus::Composer;
+        let words = "a draft long enough to wrap over several rows of the composer";
+        app.update(Action::Paste(format!("{words}, {words}, {words}")));
+        app
+    });
+}
+
+#[test]
+fn long_instructions_wrap_in_editor() {
+    snapshot_both("editor_wrapped", || {
+        let mut app = loaded_app();
+        if let Some(assistant) = app.assistants.items.first_mut() {
+            assistant.instructions = "Answer in short sentences. "
+                .repeat(12)
+                .trim_end()
+                .to_owned();
+        }
+        key(&mut app, KeyCode::Char('e'));
+        app
+    });
+}
+
+#[test]
 fn editor_with_field_error() {
     snapshot_both("editor_error", || {
         let mut app = loaded_app();
