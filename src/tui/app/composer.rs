@@ -79,13 +79,18 @@ pub fn to_input(key: &KeyEvent) -> Input {
     }
 }
 
-/// Returns the rows that `line` takes when the text area wraps it at `width` columns:
-/// at word boundaries, and inside a word only when the word alone is wider.
-fn wrapped_rows(line: &str, width: usize) -> usize {
+/// Returns the rows that `line` takes when the text area wraps it at `width` columns,
+/// at word boundaries and inside a word only when the word alone is wider. Counting
+/// stops once it passes `limit` rows, so a long pasted line costs little more than a
+/// short one.
+fn wrapped_rows(line: &str, width: usize, limit: usize) -> usize {
     let width = width.max(1);
     let mut rows = 1;
     let mut used = 0;
     for word in line.split_word_bounds() {
+        if rows > limit {
+            break;
+        }
         let word_width = word.width();
         if used + word_width <= width {
             used += word_width;
@@ -163,16 +168,16 @@ impl Composer {
     /// Returns the rows the composer takes, borders included, when `width` columns
     /// fit inside its borders: one row for each line of the draft as it wraps there.
     pub fn height(&self, width: u16) -> u16 {
-        let rows: usize = self
-            .textarea
-            .lines()
-            .iter()
-            .map(|line| wrapped_rows(line, usize::from(width)))
-            .sum();
-        u16::try_from(rows)
-            .unwrap_or(u16::MAX)
-            .saturating_add(2)
-            .clamp(3, MAX_HEIGHT)
+        let max_rows = usize::from(MAX_HEIGHT - 2);
+        let mut rows = 0;
+        for line in self.textarea.lines() {
+            rows += wrapped_rows(line, usize::from(width), max_rows);
+            if rows >= max_rows {
+                break;
+            }
+        }
+        let rows = u16::try_from(rows.clamp(1, max_rows)).unwrap_or(MAX_HEIGHT - 2);
+        rows + 2
     }
 
     fn set_text(&mut self, text: &str) {
@@ -366,27 +371,33 @@ mod wrap_tests {
 
     #[test]
     fn rows_of_short_and_empty_lines() {
-        assert_eq!(wrapped_rows("", 10), 1);
-        assert_eq!(wrapped_rows("hello", 10), 1);
-        assert_eq!(wrapped_rows("0123456789", 10), 1);
+        assert_eq!(wrapped_rows("", 10, 100), 1);
+        assert_eq!(wrapped_rows("hello", 10, 100), 1);
+        assert_eq!(wrapped_rows("0123456789", 10, 100), 1);
     }
 
     #[test]
     fn rows_break_at_words() {
         // "hello " fills 6 columns, and "world" no longer fits in the 4 left.
-        assert_eq!(wrapped_rows("hello world", 10), 2);
-        assert_eq!(wrapped_rows("aa bb cc dd ee", 5), 3);
+        assert_eq!(wrapped_rows("hello world", 10, 100), 2);
+        assert_eq!(wrapped_rows("aa bb cc dd ee", 5, 100), 3);
     }
 
     #[test]
     fn rows_split_a_word_wider_than_the_row() {
-        assert_eq!(wrapped_rows("abcdefghijkl", 5), 3);
-        assert_eq!(wrapped_rows("hi abcdefghij", 5), 3);
+        assert_eq!(wrapped_rows("abcdefghijkl", 5, 100), 3);
+        assert_eq!(wrapped_rows("hi abcdefghij", 5, 100), 3);
+    }
+
+    #[test]
+    fn rows_stop_at_the_limit() {
+        assert_eq!(wrapped_rows(&"word ".repeat(1_000), 10, 8), 9);
+        assert_eq!(wrapped_rows(&"x".repeat(1_000), 10, 8), 100);
     }
 
     #[test]
     fn rows_count_wide_characters() {
-        assert_eq!(wrapped_rows("你好你好你好", 6), 2);
+        assert_eq!(wrapped_rows("你好你好你好", 6, 100), 2);
     }
 
     #[test]
