@@ -8,6 +8,9 @@
 //   OUT        file that receives the addresses entered, one a line, in nm's format
 //   SECONDS    the program is killed when it runs longer than this
 //
+// Exits with the program's exit status, 128 + N when signal N ends it, 124 when it
+// is killed for running longer than SECONDS, and 2 when tracing fails.
+//
 // Each breakpoint is an int3 byte written over the first byte of a function. When a
 // thread stops on one, the original byte goes back, the thread's instruction pointer
 // moves back onto it, and the thread goes on: every function costs one stop at most.
@@ -18,15 +21,17 @@
 // interpreter does, so trace the app against a separate server.
 
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/time.h>
 #include <sys/user.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define INT3 0xCC
@@ -75,11 +80,17 @@ static void read_functions(const char *path) {
     qsort(points, point_count, sizeof *points, by_address);
 }
 
-// The start of the executable's first mapping: the address its offsets are relative
-// to (a position-independent executable's first segment has virtual address 0).
+// Returns the address that the executable's symbol values are relative to. That is
+// the start of its first mapping for a PIE, whose first segment has virtual address 0,
+// and 0 for a non-PIE executable, whose symbol values are absolute.
 static unsigned long load_address(pid_t pid) {
     char path[64], exe[4096], line[4608];
     snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    Elf64_Ehdr header;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || read(fd, &header, sizeof header) != sizeof header) { perror(path); exit(2); }
+    close(fd);
+    if (header.e_type == ET_EXEC) return 0;
     ssize_t length = readlink(path, exe, sizeof exe - 1);
     if (length < 0) { perror(path); exit(2); }
     exe[length] = '\0';
@@ -89,9 +100,11 @@ static unsigned long load_address(pid_t pid) {
     unsigned long start = 0;
     while (fgets(line, sizeof line, maps)) {
         unsigned long lo, offset;
-        char file[4096] = "";
-        if (sscanf(line, "%lx-%*x %*s %lx %*s %*s %4095s", &lo, &offset, file) == 3
-            && offset == 0 && strcmp(file, exe) == 0) {
+        // The path runs from offset `file` to the end of the line and may contain spaces.
+        int file = 0;
+        line[strcspn(line, "\n")] = '\0';
+        if (sscanf(line, "%lx-%*x %*s %lx %*s %*s %n", &lo, &offset, &file) == 2 && file
+            && offset == 0 && strcmp(line + file, exe) == 0) {
             start = lo;
             break;
         }
@@ -111,10 +124,15 @@ static int poke_byte(pid_t pid, unsigned long address, unsigned char byte, unsig
     return ptrace(PTRACE_POKETEXT, pid, (void *)address, (void *)word) == -1 ? -1 : 0;
 }
 
-static double seconds_since(const struct timespec *start) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
+static pid_t program;
+static volatile sig_atomic_t timed_out;
+
+// Kills the program when SECONDS pass. It runs as the SIGALRM handler because waitpid
+// blocks until a thread stops or ends, which a busy or sleeping program may never do.
+static void kill_program(int signal) {
+    (void)signal;
+    timed_out = 1;
+    kill(program, SIGKILL);
 }
 
 int main(int argc, char **argv) {
@@ -126,9 +144,15 @@ int main(int argc, char **argv) {
     FILE *out = fopen(argv[2], "w");
     if (!out) { perror(argv[2]); return 2; }
     setvbuf(out, NULL, _IOLBF, 0);
-    double limit = atof(argv[3]);
+    char *end;
+    double limit = strtod(argv[3], &end);
+    if (end == argv[3] || *end || !(limit > 0 && limit < 1e8)) {
+        fprintf(stderr, "trace: invalid SECONDS %s: expected a number above 0 and below 1e8\n",
+                argv[3]);
+        return 2;
+    }
 
-    pid_t pid = fork();
+    pid_t pid = program = fork();
     if (pid < 0) { perror("fork"); return 2; }
     if (pid == 0) {
         ptrace(PTRACE_TRACEME, 0, NULL, NULL);
@@ -155,22 +179,21 @@ int main(int argc, char **argv) {
         }
     }
     fprintf(stderr, "trace: %zu of %zu functions armed\n", armed, point_count);
+    struct sigaction alarm_action = { .sa_handler = kill_program, .sa_flags = SA_RESTART };
+    sigaction(SIGALRM, &alarm_action, NULL);
+    struct itimerval timer = { .it_value = {
+        .tv_sec = (time_t)limit,
+        .tv_usec = (suseconds_t)((limit - (double)(time_t)limit) * 1e6) } };
+    setitimer(ITIMER_REAL, &timer, NULL);
     ptrace(PTRACE_CONT, pid, NULL, NULL);
 
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     size_t entered = 0;
-    int killed = 0;
+    int ended = 0;
     for (;;) {
         pid_t tid = waitpid(-1, &status, __WALL);
-        if (tid < 0) break;
-        if (!killed && seconds_since(&start) > limit) {
-            fprintf(stderr, "trace: still running after %s s, so killing it\n", argv[3]);
-            kill(pid, SIGKILL);
-            killed = 1;
-        }
+        if (tid < 0) { perror("trace: waitpid"); break; }
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
-            if (tid == pid) break;
+            if (tid == pid) { ended = 1; break; }
             continue;
         }
         if (!WIFSTOPPED(status)) continue;
@@ -203,7 +226,24 @@ int main(int argc, char **argv) {
         // program's, so it is delivered.
         ptrace(PTRACE_CONT, tid, NULL, (void *)(long)(signal == SIGSTOP ? 0 : signal));
     }
+    timer.it_value = (struct timeval){ 0 };
+    setitimer(ITIMER_REAL, &timer, NULL);
     fclose(out);
+
+    // The count comes last because generate waits for it, then reads how the program ended.
+    int result;
+    if (!ended) {
+        result = 2;
+    } else if (timed_out && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+        fprintf(stderr, "trace: %s timed out after %s s, so it was killed\n", argv[4], argv[3]);
+        result = 124;
+    } else if (WIFSIGNALED(status)) {
+        fprintf(stderr, "trace: %s was ended by signal %d\n", argv[4], WTERMSIG(status));
+        result = 128 + WTERMSIG(status);
+    } else {
+        fprintf(stderr, "trace: %s exited with status %d\n", argv[4], WEXITSTATUS(status));
+        result = WEXITSTATUS(status);
+    }
     fprintf(stderr, "trace: %zu functions entered\n", entered);
-    return killed ? 1 : 0;
+    return result;
 }
