@@ -26,10 +26,11 @@ fn main() {
     }
 }
 
-/// Returns the path of the startup function list for a release build linked by LLD,
-/// which is Rust's default linker on x86-64 Linux since 1.90. Builds with another
-/// linker, or with a linker chosen in Cargo's config or the flags, get `None` because
-/// GNU ld lacks the option.
+/// Returns the path of the startup function list for a release build linked by LLD.
+/// Rust 1.90 and newer, as the Rust project ships it, link x86-64 Linux programs with
+/// the LLD in the toolchain (`gcc-ld/ld.lld` in its sysroot). A toolchain without that
+/// LLD, or a linker chosen in Cargo's config or the flags, gets `None` because GNU ld
+/// rejects the option.
 fn startup_functions() -> Option<String> {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     let flags = var("CARGO_ENCODED_RUSTFLAGS");
@@ -38,7 +39,9 @@ fn startup_functions() -> Option<String> {
         || std::env::var_os("RUSTC_LINKER").is_some()
         || flags.contains("linker")
         || flags.contains("link-self-contained")
+        || flags.contains("fuse-ld")
         || rustc_minor_version(&var("RUSTC")) < 90
+        || !has_bundled_lld(&var("RUSTC"), &var("TARGET"))
     {
         return None;
     }
@@ -49,6 +52,21 @@ fn startup_functions() -> Option<String> {
         return None;
     }
     Some(list.to_owned())
+}
+
+/// Returns whether the compiler's sysroot contains the LLD that it links with by
+/// default. Distributions that build Rust themselves may leave it out and link with
+/// the system's `cc` and GNU ld.
+fn has_bundled_lld(rustc: &str, target: &str) -> bool {
+    let Ok(output) = Command::new(rustc).args(["--print", "sysroot"]).output() else {
+        return false;
+    };
+    let sysroot = String::from_utf8_lossy(&output.stdout);
+    std::path::Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(target)
+        .join("bin/gcc-ld/ld.lld")
+        .is_file()
 }
 
 /// Returns the compiler's minor version, such as 95 for "rustc 1.95.0", or 0 when
