@@ -13,7 +13,7 @@ use crate::api::types::{Assistant, AssistantCreate, AssistantUpdate, Settings};
 use super::super::action::Effect;
 use super::super::keys::Command;
 use super::super::text::sanitize;
-use super::composer::{textarea_at_end, to_input};
+use super::composer::{textarea_at_end, to_input, unix_newlines};
 use super::{App, Dialog, Focus};
 
 /// A field of the form, in Tab order.
@@ -162,7 +162,7 @@ impl EditorForm {
 
     pub fn paste(&mut self, text: &str) {
         let text = if self.focus == EditorField::Instructions {
-            text.replace("\r\n", "\n")
+            unix_newlines(text)
         } else {
             text.replace(['\r', '\n'], " ")
         };

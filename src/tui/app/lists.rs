@@ -310,9 +310,19 @@ impl App {
         match result {
             Ok((mut items, source)) => {
                 items.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+                // A reload keeps the highlight on the thread it was on, or else on
+                // the open thread, so it still matches the history pane.
+                let keep = self
+                    .threads
+                    .items
+                    .get(self.threads.selected)
+                    .map(|thread| thread.id.clone())
+                    .or_else(|| self.transcript.thread_id.clone());
+                self.threads.selected = keep
+                    .and_then(|id| items.iter().position(|thread| thread.id == id))
+                    .unwrap_or(0);
                 self.threads.items = items;
                 self.threads.source = Some(source);
-                self.threads.selected = 0;
             }
             Err(err) => {
                 self.show_error("loading threads", &err);

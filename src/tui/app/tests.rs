@@ -333,6 +333,36 @@ fn threads_sorted_newest_first() {
 }
 
 #[test]
+fn thread_reload_keeps_highlight() {
+    let mut app = loaded_app();
+    let thread = |id: &str, at: &str| ThreadSummary {
+        id: id.into(),
+        assistant_id: "asst_1".into(),
+        title: String::new(),
+        created_at: at.into(),
+    };
+    let load = |app: &mut App, threads: Vec<ThreadSummary>| {
+        app.update(Action::ThreadsLoaded {
+            assistant_id: "asst_1".into(),
+            result: Ok((threads, ThreadSource::Server)),
+        });
+    };
+    let old = thread("old", "2024-01-01T00:00:00Z");
+    let new = thread("new", "2024-06-01T00:00:00Z");
+    let newest = thread("newest", "2024-09-01T00:00:00Z");
+    load(&mut app, vec![old.clone(), new.clone()]);
+    app.threads.selected = 1;
+    load(&mut app, vec![old.clone(), new.clone(), newest.clone()]);
+    assert_eq!(app.threads.items[app.threads.selected].id, "old");
+
+    // With no highlighted thread, the open one is highlighted.
+    app.threads.items.clear();
+    app.transcript.thread_id = Some("new".into());
+    load(&mut app, vec![old, new, newest]);
+    assert_eq!(app.threads.items[app.threads.selected].id, "new");
+}
+
+#[test]
 fn open_thread_shows_messages() {
     let app = open_app();
     assert_eq!(app.transcript.entries.len(), 2);
@@ -774,6 +804,25 @@ fn editor_saves_only_changed_fields() {
     app.update(Action::AssistantSaved(Ok(saved)));
     assert!(app.editor.is_none());
     assert_eq!(app.assistants.items[0].instructions, "Be brief. Very.");
+}
+
+#[test]
+fn editor_paste_saves_line_breaks_as_lf() {
+    let mut app = loaded_app();
+    app.update(key(KeyCode::Char('e')));
+    app.update(Action::Paste("\rone\rtwo\r\nthree".into()));
+    let effects = app.update(ctrl('s'));
+    let expected = AssistantUpdate {
+        instructions: Some("Be brief.\none\ntwo\nthree".into()),
+        ..AssistantUpdate::default()
+    };
+    assert_eq!(
+        effects,
+        vec![Effect::UpdateAssistant {
+            id: "asst_1".into(),
+            body: expected
+        }]
+    );
 }
 
 #[test]

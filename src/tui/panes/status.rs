@@ -49,14 +49,18 @@ fn state_line(app: &App) -> Line<'static> {
         spans.push(Span::raw(sanitize_line(&assistant.model)));
     }
     if let (Some(limit), Some(reset)) = (&app.rate_limit, app.rate_limit_reset_secs()) {
-        spans.push(sep());
-        spans.push(Span::styled(
+        // Once the window has reset, the whole limit is available again until the
+        // next response reports another count.
+        let text = if reset == 0 {
+            format!("{0}/{0} req", limit.limit)
+        } else {
             format!(
                 "{}/{} req, resets in {reset}s",
                 limit.remaining, limit.limit
-            ),
-            dim,
-        ));
+            )
+        };
+        spans.push(sep());
+        spans.push(Span::styled(text, dim));
     }
     if let Some(retry) = &app.retry {
         let left = retry.until.saturating_duration_since(app.now).as_secs();

@@ -251,6 +251,25 @@ fn escape_sequences_are_not_drawn() {
 }
 
 #[test]
+fn rate_limit_refills_after_reset() {
+    let mut app = open_app();
+    let observed_at = app.now;
+    app.rate_limit = Some(crate::api::client::RateLimit {
+        limit: 100,
+        remaining: 82,
+        reset_secs: 30,
+        observed_at,
+    });
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("82/100 req, resets in 30s"), "{text}");
+
+    app.now = observed_at + std::time::Duration::from_secs(31);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("100/100 req"), "{text}");
+    assert!(!text.contains("resets in"), "{text}");
+}
+
+#[test]
 fn long_status_error_is_shown_whole() {
     let mut app = open_app();
     app.rate_limit = Some(crate::api::client::RateLimit {
