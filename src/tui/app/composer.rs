@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::{Modifier, Style};
 use ratatui_textarea::{CursorMove, Input, Key, TextArea, WrapMode};
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
@@ -124,8 +125,8 @@ fn wrapped_rows(line: &str, width: usize, limit: usize) -> usize {
     full_rows
 }
 
-/// Returns a text area containing `text`, with the cursor at its end and long lines
-/// wrapped at word boundaries.
+/// Returns a text area containing `text`, with the cursor at its end, long lines
+/// wrapped at word boundaries and the styles of a focused field.
 pub(super) fn textarea_at_end(text: &str) -> TextArea<'static> {
     let lines: Vec<String> = if text.is_empty() {
         vec![String::new()]
@@ -134,6 +135,9 @@ pub(super) fn textarea_at_end(text: &str) -> TextArea<'static> {
     };
     let mut textarea = TextArea::new(lines);
     textarea.set_wrap_mode(WrapMode::WordOrGlyph);
+    // The styles of a focused field: a reversed cursor and no cursor line.
+    textarea.set_cursor_style(Style::new().add_modifier(Modifier::REVERSED));
+    textarea.set_cursor_line_style(Style::new());
     textarea.move_cursor(CursorMove::Bottom);
     textarea.move_cursor(CursorMove::End);
     textarea

@@ -2,7 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
-use ratatui::style::{Modifier, Style};
+use ratatui::style::Style;
 
 use super::super::app::{App, Focus};
 use super::pane_block;
@@ -23,14 +23,16 @@ pub fn draw(frame: &mut Frame<'_>, area: Rect, app: &App) {
     let block = pane_block(title, app, Focus::Composer);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    if focused && !app.composer.is_empty() {
+        // Drawn itself rather than a copy, the text area records its size and scroll
+        // position, which Up and Down use to move between wrapped rows.
+        frame.render_widget(&app.composer.textarea, inner);
+        return;
+    }
     let mut textarea = app.composer.textarea.clone();
-    let cursor = if focused {
-        Style::new().add_modifier(Modifier::REVERSED)
-    } else {
-        Style::new()
-    };
-    textarea.set_cursor_style(cursor);
-    textarea.set_cursor_line_style(Style::new());
+    if !focused {
+        textarea.set_cursor_style(Style::new());
+    }
     if app.composer.is_empty() {
         textarea.set_placeholder_text("Enter sends · Alt+Enter newline · Ctrl+E $EDITOR");
         textarea.set_placeholder_style(app.styles.dim());

@@ -72,14 +72,17 @@ fn draw_field(
     let Some(textarea) = form.fields.get(&field) else {
         return;
     };
-    let mut textarea = textarea.clone();
-    let cursor = if focused {
-        Style::new().add_modifier(Modifier::REVERSED)
+    // The focused field is drawn itself rather than a copy, so it records its size
+    // and scroll position, which Up and Down use to move between wrapped rows.
+    let unfocused;
+    let textarea = if focused {
+        textarea
     } else {
-        Style::new()
+        let mut copy = textarea.clone();
+        copy.set_cursor_style(Style::new());
+        unfocused = copy;
+        &unfocused
     };
-    textarea.set_cursor_style(cursor);
-    textarea.set_cursor_line_style(Style::new());
     if field == EditorField::Instructions {
         let mut title = vec![Span::styled(format!(" {} ", field.label()), label_style)];
         if let Some(error) = error {
@@ -94,7 +97,7 @@ fn draw_field(
             .title(Line::from(title));
         let inner = block.inner(area);
         frame.render_widget(block, area);
-        frame.render_widget(&textarea, inner);
+        frame.render_widget(textarea, inner);
         return;
     }
     // The error takes the room it needs, up to all but 8 columns of the value.
@@ -112,7 +115,7 @@ fn draw_field(
         Paragraph::new(Span::styled(format!("{}:", field.label()), label_style)),
         label,
     );
-    frame.render_widget(&textarea, value);
+    frame.render_widget(textarea, value);
     if let Some(error) = error {
         frame.render_widget(
             Paragraph::new(Span::styled(

@@ -148,6 +148,21 @@ fn long_draft_wraps_in_composer() {
 }
 
 #[test]
+fn up_moves_between_wrapped_rows() {
+    let mut app = rich_app();
+    app.focus = Focus::Composer;
+    let words = "a draft long enough to wrap over several rows of the composer";
+    app.update(Action::Paste(format!("{words}, {words}, {words}")));
+    screen(&mut app, 80, 24);
+    let end = app.composer.textarea.cursor();
+    key(&mut app, KeyCode::Up);
+    let up = app.composer.textarea.cursor();
+    assert_eq!(up.0, 0, "the draft is one line");
+    assert!(up.1 < end.1, "Up left the cursor at {up:?}");
+    assert!(up.1 > 0, "Up went to the line's start, not one row up");
+}
+
+#[test]
 fn long_instructions_wrap_in_editor() {
     snapshot_both("editor_wrapped", || {
         let mut app = loaded_app();
