@@ -788,17 +788,7 @@ fn editor_saves_only_changed_fields() {
     app.update(key(KeyCode::Char('e')));
     typed(&mut app, " Very.");
     let effects = app.update(ctrl('s'));
-    let expected = AssistantUpdate {
-        instructions: Some("Be brief. Very.".into()),
-        ..AssistantUpdate::default()
-    };
-    assert_eq!(
-        effects,
-        vec![Effect::UpdateAssistant {
-            id: "asst_1".into(),
-            body: expected
-        }]
-    );
+    assert_eq!(effects, instructions_update("Be brief. Very."));
     let mut saved = assistant("asst_1", "Help Bot");
     saved.instructions = "Be brief. Very.".into();
     app.update(Action::AssistantSaved(Ok(saved)));
@@ -812,17 +802,18 @@ fn editor_paste_saves_line_breaks_as_lf() {
     app.update(key(KeyCode::Char('e')));
     app.update(Action::Paste("\rone\rtwo\r\nthree".into()));
     let effects = app.update(ctrl('s'));
-    let expected = AssistantUpdate {
-        instructions: Some("Be brief.\none\ntwo\nthree".into()),
-        ..AssistantUpdate::default()
-    };
-    assert_eq!(
-        effects,
-        vec![Effect::UpdateAssistant {
-            id: "asst_1".into(),
-            body: expected
-        }]
-    );
+    assert_eq!(effects, instructions_update("Be brief.\none\ntwo\nthree"));
+}
+
+/// Returns the effects of saving `instructions` as the only change to `asst_1`.
+fn instructions_update(instructions: &str) -> Vec<Effect> {
+    vec![Effect::UpdateAssistant {
+        id: "asst_1".into(),
+        body: AssistantUpdate {
+            instructions: Some(instructions.into()),
+            ..AssistantUpdate::default()
+        },
+    }]
 }
 
 #[test]
