@@ -310,21 +310,25 @@ fn local_index_source_is_kept() {
     assert_eq!(app.threads.source, Some(ThreadSource::LocalIndex));
 }
 
-#[test]
-fn threads_sorted_newest_first() {
-    let mut app = loaded_app();
-    let thread = |id: &str, at: &str| ThreadSummary {
+/// Returns an untitled thread of `asst_1` created at `at`.
+fn thread_of_asst_1(id: &str, at: &str) -> ThreadSummary {
+    ThreadSummary {
         id: id.into(),
         assistant_id: "asst_1".into(),
         title: String::new(),
         created_at: at.into(),
-    };
+    }
+}
+
+#[test]
+fn threads_sorted_newest_first() {
+    let mut app = loaded_app();
     app.update(Action::ThreadsLoaded {
         assistant_id: "asst_1".into(),
         result: Ok((
             vec![
-                thread("old", "2024-01-01T00:00:00Z"),
-                thread("new", "2024-06-01T00:00:00Z"),
+                thread_of_asst_1("old", "2024-01-01T00:00:00Z"),
+                thread_of_asst_1("new", "2024-06-01T00:00:00Z"),
             ],
             ThreadSource::Server,
         )),
@@ -335,21 +339,15 @@ fn threads_sorted_newest_first() {
 #[test]
 fn thread_reload_keeps_highlight() {
     let mut app = loaded_app();
-    let thread = |id: &str, at: &str| ThreadSummary {
-        id: id.into(),
-        assistant_id: "asst_1".into(),
-        title: String::new(),
-        created_at: at.into(),
-    };
     let load = |app: &mut App, threads: Vec<ThreadSummary>| {
         app.update(Action::ThreadsLoaded {
             assistant_id: "asst_1".into(),
             result: Ok((threads, ThreadSource::Server)),
         });
     };
-    let old = thread("old", "2024-01-01T00:00:00Z");
-    let new = thread("new", "2024-06-01T00:00:00Z");
-    let newest = thread("newest", "2024-09-01T00:00:00Z");
+    let old = thread_of_asst_1("old", "2024-01-01T00:00:00Z");
+    let new = thread_of_asst_1("new", "2024-06-01T00:00:00Z");
+    let newest = thread_of_asst_1("newest", "2024-09-01T00:00:00Z");
     load(&mut app, vec![old.clone(), new.clone()]);
     app.threads.selected = 1;
     load(&mut app, vec![old.clone(), new.clone(), newest.clone()]);
